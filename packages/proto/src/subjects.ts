@@ -1,0 +1,66 @@
+/**
+ * Every NATS subject and KV bucket the platform uses, in one place. All subjects start with a
+ * configurable prefix (default `lambdastore`) so several clusters can share one NATS server.
+ *
+ * | subject                         | who listens                  | message                      |
+ * |---------------------------------|------------------------------|------------------------------|
+ * | `<p>.invoke`                    | every worker, queue `<p>.ingress` | InvokeRequest (or JSON) -> InvokeResponse |
+ * | `<p>.shard.<n>.invoke`          | the worker serving shard n   | InvokeRequest -> InvokeResponse |
+ * | `<p>.hb`                        | coordinator                  | Heartbeat (publish only)     |
+ * | `<p>.config`                    | workers, clients             | ClusterConfig (publish only) |
+ * | `<p>.admin.config`              | coordinator                  | ConfigRequest -> ConfigResponse |
+ * | `<p>.admin.deploy`              | coordinator                  | DeployRequest -> DeployResponse |
+ */
+
+export const DEFAULT_PREFIX = 'lambdastore';
+
+/** A prefix is one or more NATS tokens of letters, digits, `_` and `-`. */
+const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+export interface Subjects {
+  readonly prefix: string;
+  /** Ingress: any NATS client may send a request here; a worker routes it. */
+  readonly invoke: string;
+  /** Queue group of the ingress subscription. */
+  readonly ingressQueue: string;
+  /** Per-shard invoke subject for clients that route themselves. */
+  shardInvoke(shard: number): string;
+  /** Worker heartbeats. */
+  readonly heartbeat: string;
+  /** Cluster config broadcasts. */
+  readonly config: string;
+  readonly adminConfig: string;
+  readonly adminDeploy: string;
+  /** Queue group shared by coordinators (active + standby answer admin requests once). */
+  readonly adminQueue: string;
+  /** JetStream KV bucket holding the cluster map. */
+  readonly metaBucket: string;
+  /** JetStream KV bucket holding deployed module sources, by module id. */
+  readonly modulesBucket: string;
+}
+
+export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
+  if (!PREFIX_PATTERN.test(prefix)) {
+    throw new Error(`invalid subject prefix ${JSON.stringify(prefix)}: use tokens of [A-Za-z0-9_-] separated by dots`);
+  }
+  const bucketStem = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
+  return {
+    prefix,
+    invoke: `${prefix}.invoke`,
+    ingressQueue: `${prefix}.ingress`,
+    shardInvoke: (shard: number) => `${prefix}.shard.${shard}.invoke`,
+    heartbeat: `${prefix}.hb`,
+    config: `${prefix}.config`,
+    adminConfig: `${prefix}.admin.config`,
+    adminDeploy: `${prefix}.admin.deploy`,
+    adminQueue: `${prefix}.admin`,
+    metaBucket: `${bucketStem}_meta`,
+    modulesBucket: `${bucketStem}_modules`,
+  };
+}
+
+/** NATS header names used by the platform. */
+export const HEADERS = {
+  contentType: 'Content-Type',
+  json: 'application/json',
+} as const;
