@@ -113,8 +113,12 @@ const BOOTSTRAP = String.raw`
       return ['', String(err), false];
     },
     makeCtx(bridge) {
-      // bridge: { type, id, get(key) -> [kind, text|len], copy(key, buf), put(key, kind, text|bytes),
-      //           del(key), scan(prefix, limit) -> keys joined by \u0000, fetch(key, cb) }
+      // bridge (host functions that take and return primitives and never throw):
+      //   type, id: strings
+      //   get(key, cb(kind, payload, errCode, errMsg)): kind 0 missing, 1 JSON (payload = text),
+      //       2 bytes (payload = length; then copy(key, buf) fills a realm Uint8Array)
+      //   put(key, kind, text|bytes) / del(key): '' or "CODE\u0000message"
+      //   scan(prefix, limit, cb(keysJoinedByNul, errCode, errMsg))
       const b = bridge;
       const decode = (key, kind, payload) => {
         if (kind === 0) return undefined;
@@ -130,6 +134,13 @@ const BOOTSTRAP = String.raw`
         });
       });
       const self = Object.freeze({ type: b.type, id: b.id });
+      // Host bridge functions never throw; they return "CODE\u0000message" on failure.
+      const fail = (failure) => {
+        const i = failure.indexOf('\u0000');
+        const e = new Error(failure.slice(i + 1));
+        e.code = failure.slice(0, i);
+        throw e;
+      };
       return Object.freeze({
         self,
         get(key) {
@@ -138,15 +149,20 @@ const BOOTSTRAP = String.raw`
         },
         put(key, value) {
           if (typeof key !== 'string') throw new TypeError('ctx.put: key must be a string');
-          if (value === undefined) { b.del(key); return; }
-          if (value instanceof Uint8Array) { b.put(key, 2, value); return; }
-          const text = JSON.stringify(value);
-          if (text === undefined) throw new TypeError('ctx.put: value is not JSON-serializable');
-          b.put(key, 1, text);
+          let failure;
+          if (value === undefined) failure = b.del(key);
+          else if (value instanceof Uint8Array) failure = b.put(key, 2, value);
+          else {
+            const text = JSON.stringify(value);
+            if (text === undefined) throw new TypeError('ctx.put: value is not JSON-serializable');
+            failure = b.put(key, 1, text);
+          }
+          if (failure) fail(failure);
         },
         delete(key) {
           if (typeof key !== 'string') throw new TypeError('ctx.delete: key must be a string');
-          b.del(key);
+          const failure = b.del(key);
+          if (failure) fail(failure);
         },
         scan(prefix, options) {
           const p = prefix === undefined ? '' : prefix;

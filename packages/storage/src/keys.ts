@@ -1,0 +1,30 @@
+/**
+ * Key layout in the worker's LevelDB (one database per worker, holding every shard it serves):
+ *
+ *   o \0 <type> \0 <id>               -> object meta (version, creation time)
+ *   d \0 <type> \0 <id> \0 <entry>     -> entry value: one tag byte (1 JSON text, 2 raw bytes) + payload
+ *   k \0 <type> \0 <id> \0 <idemKey>   -> dedup record: the stored response of a finished call
+ *
+ * Everything of one object shares the `<type>\0<id>` stem, so an object (with its dedup records)
+ * can later be moved or snapshotted as a few key ranges. Type names and ids never contain NUL.
+ */
+
+export interface ObjectKey {
+  readonly type: string;
+  readonly id: string;
+}
+
+const SEP = '\u0000';
+/** Sorts after every character a key can contain, closing a range. */
+const HIGH = '\uffff';
+
+export const objectStem = (o: ObjectKey): string => o.type + SEP + o.id;
+export const metaKey = (o: ObjectKey): string => 'o' + SEP + objectStem(o);
+export const entryPrefix = (o: ObjectKey): string => 'd' + SEP + objectStem(o) + SEP;
+export const entryKey = (o: ObjectKey, entry: string): string => entryPrefix(o) + entry;
+export const dedupPrefix = (o: ObjectKey): string => 'k' + SEP + objectStem(o) + SEP;
+export const dedupKey = (o: ObjectKey, idempotencyKey: string): string => dedupPrefix(o) + idempotencyKey;
+
+export function rangeOf(prefix: string): { gte: string; lt: string } {
+  return { gte: prefix, lt: prefix + HIGH };
+}

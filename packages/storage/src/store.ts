@@ -1,0 +1,174 @@
+/**
+ * The worker's durable store: LevelDB (classic-level) with versioned objects, atomic commit records
+ * and dedup records. Commits are group-committed: every commit waiting while a batch is being
+ * written goes into the next batch, and each batch is one `sync: true` write, so durability costs
+ * one fsync per batch rather than per call.
+ */
+import { ClassicLevel } from 'classic-level';
+import { mkdir } from 'node:fs/promises';
+import { dedupKey, entryPrefix, metaKey, rangeOf, type ObjectKey } from './keys.js';
+import { StorageError } from './errors.js';
+
+export interface ObjectMeta {
+  /** Commit counter of the object: bumped by every commit that writes it. */
+  version: number;
+  createdAtMs: number;
+}
+
+export interface StoredObject {
+  meta: ObjectMeta;
+  /** Entry name -> stored value (tag byte + payload), in key order. */
+  entries: Map<string, Uint8Array>;
+}
+
+export interface DedupRecord {
+  /** The encoded response that was sent for the call. */
+  response: Uint8Array;
+  expiresAtMs: number;
+}
+
+/** Everything one call (or one transaction on this worker) changes, applied atomically. */
+export interface CommitRecord {
+  object: ObjectKey;
+  meta: ObjectMeta;
+  /** Entry writes; `null` deletes. */
+  writes: ReadonlyArray<readonly [string, Uint8Array | null]>;
+  dedup?: { key: string; record: DedupRecord };
+}
+
+export interface StoreOptions {
+  /** fsync each batch (default true). Off only for throw-away benchmarks. */
+  sync?: boolean;
+}
+
+type BatchOp =
+  | { type: 'put'; key: string; value: Uint8Array }
+  | { type: 'del'; key: string };
+
+const META_BYTES = 16;
+
+function encodeMeta(m: ObjectMeta): Uint8Array {
+  const b = Buffer.allocUnsafe(META_BYTES);
+  b.writeDoubleLE(m.version, 0);
+  b.writeDoubleLE(m.createdAtMs, 8);
+  return b;
+}
+
+function decodeMeta(b: Uint8Array): ObjectMeta {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (buf.length !== META_BYTES) throw new StorageError(`corrupt object meta (${buf.length} bytes)`);
+  return { version: buf.readDoubleLE(0), createdAtMs: buf.readDoubleLE(8) };
+}
+
+function encodeDedup(r: DedupRecord): Uint8Array {
+  const b = Buffer.allocUnsafe(8 + r.response.length);
+  b.writeDoubleLE(r.expiresAtMs, 0);
+  b.set(r.response, 8);
+  return b;
+}
+
+function decodeDedup(b: Uint8Array): DedupRecord {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return { expiresAtMs: buf.readDoubleLE(0), response: buf.subarray(8) };
+}
+
+export class Store {
+  private readonly db: ClassicLevel<string, Uint8Array>;
+  private readonly sync: boolean;
+  private pending: BatchOp[] = [];
+  private pendingWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  /** Number of batches written; for stats and tests of group commit. */
+  batchesWritten = 0;
+  commitsWritten = 0;
+
+  private constructor(db: ClassicLevel<string, Uint8Array>, opts: StoreOptions) {
+    this.db = db;
+    this.sync = opts.sync ?? true;
+  }
+
+  static async open(path: string, opts: StoreOptions = {}): Promise<Store> {
+    await mkdir(path, { recursive: true });
+    const db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    try {
+      await db.open();
+    } catch (err) {
+      throw new StorageError(`cannot open LevelDB at ${path}: ${(err as Error).message}`, err);
+    }
+    return new Store(db, opts);
+  }
+
+  /** Loads an object's meta and all its entries, or undefined when it does not exist. */
+  async loadObject(o: ObjectKey): Promise<StoredObject | undefined> {
+    const metaBytes = await this.db.get(metaKey(o));
+    if (metaBytes === undefined) return undefined;
+    const meta = decodeMeta(metaBytes);
+    const prefix = entryPrefix(o);
+    const entries = new Map<string, Uint8Array>();
+    for await (const [k, v] of this.db.iterator(rangeOf(prefix))) entries.set(k.slice(prefix.length), v);
+    return { meta, entries };
+  }
+
+  async objectExists(o: ObjectKey): Promise<boolean> {
+    return (await this.db.get(metaKey(o))) !== undefined;
+  }
+
+  /** The stored response of a finished call, unless it expired. */
+  async getDedup(o: ObjectKey, idempotencyKey: string, nowMs = Date.now()): Promise<DedupRecord | undefined> {
+    const raw = await this.db.get(dedupKey(o, idempotencyKey));
+    if (raw === undefined) return undefined;
+    const rec = decodeDedup(raw);
+    return rec.expiresAtMs > nowMs ? rec : undefined;
+  }
+
+  /**
+   * Queues a commit record; resolves once it is durable (together with every record queued before
+   * it: batches are written in order, one at a time).
+   */
+  commit(rec: CommitRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new StorageError('store is closed'));
+    const o = rec.object;
+    this.pending.push({ type: 'put', key: metaKey(o), value: encodeMeta(rec.meta) });
+    const prefix = entryPrefix(o);
+    for (const [k, v] of rec.writes) {
+      this.pending.push(v === null ? { type: 'del', key: prefix + k } : { type: 'put', key: prefix + k, value: v });
+    }
+    if (rec.dedup) this.pending.push({ type: 'put', key: dedupKey(o, rec.dedup.key), value: encodeDedup(rec.dedup.record) });
+    this.commitsWritten++;
+    return new Promise<void>((resolve, reject) => {
+      this.pendingWaiters.push({ resolve, reject });
+      if (!this.flushing) this.flushing = this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const ops = this.pending;
+        const waiters = this.pendingWaiters;
+        this.pending = [];
+        this.pendingWaiters = [];
+        try {
+          await this.db.batch(ops, { sync: this.sync });
+          this.batchesWritten++;
+          for (const w of waiters) w.resolve();
+        } catch (err) {
+          const e = new StorageError(`durable write failed: ${(err as Error).message}`, err);
+          for (const w of waiters) w.reject(e);
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Waits for queued commits, then closes the database. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // flush() drains everything queued, including commits queued while it runs.
+    if (this.flushing) await this.flushing;
+    await this.db.close();
+  }
+}

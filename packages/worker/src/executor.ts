@@ -1,0 +1,283 @@
+/**
+ * One call, start to finish, on the worker that serves the object's shard:
+ *
+ *   dedup check -> load object -> run the method in a thread (snapshot shipped along) ->
+ *   validate (OCC) and apply in memory -> queue the commit record (writes + meta + dedup record)
+ *   -> reply once the record is durable.
+ *
+ * Aborted attempts (the object changed underneath) re-run with backoff up to maxTxnAttempts.
+ * Every failure becomes an error response with a stable code; this never throws.
+ */
+import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
+import type { Piscina } from 'piscina';
+import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
+import {
+  lambdastore,
+  LambdaStoreError,
+  asLambdaStoreError,
+  errorResponse,
+  checkObjectId,
+  TYPE_NAME_PATTERN,
+  METHOD_NAME_PATTERN,
+  traceCarrier,
+} from '@lambdastore/proto';
+import type { Store, CommitRecord } from '@lambdastore/storage';
+import { LockTable, commitOcc, retryBackoffMs } from '@lambdastore/txn';
+import { ObjectCache, objectCacheKey, type CachedObject } from './objects.js';
+import type { ModuleFiles } from './modules.js';
+import type { ResolvedWorkerOptions } from './options.js';
+import type { ExecResult, ExecTask, PortRequest, PortReply } from './task.js';
+
+const tracer = trace.getTracer('@lambdastore/worker');
+const INIT = 'init';
+
+export interface ExecutorDeps {
+  options: ResolvedWorkerOptions;
+  store: Store;
+  cache: ObjectCache;
+  pool: Piscina;
+  modules: ModuleFiles;
+  /** Current deployed type by name. */
+  typeInfo: (name: string) => lambdastore.ITypeInfo | undefined;
+  /** Called when memory and disk may have diverged (a durable write failed): the worker must stop. */
+  onFatal: (err: Error) => void;
+}
+
+export interface ExecutorStats {
+  calls: number;
+  commits: number;
+  conflicts: number;
+  timeouts: number;
+  inflight: number;
+}
+
+type Outcome = { response: lambdastore.InvokeResponse; bytes?: Uint8Array };
+
+export class Executor {
+  private readonly locks = new LockTable();
+  private readonly inflightByKey = new Map<string, Promise<Outcome>>();
+  readonly stats: ExecutorStats = { calls: 0, commits: 0, conflicts: 0, timeouts: 0, inflight: 0 };
+
+  constructor(private readonly d: ExecutorDeps) {}
+
+  /** Runs a call; resolves with the response and, when available, its encoded bytes. */
+  async invoke(req: lambdastore.IInvokeRequest): Promise<Outcome> {
+    this.stats.calls++;
+    this.stats.inflight++;
+    try {
+      return await this.invokeChecked(req);
+    } catch (err) {
+      return { response: errorResponse(asLambdaStoreError(err)) };
+    } finally {
+      this.stats.inflight--;
+    }
+  }
+
+  private async invokeChecked(req: lambdastore.IInvokeRequest): Promise<Outcome> {
+    const type = req.target?.type ?? '';
+    const id = req.target?.id ?? '';
+    const create = !!req.create;
+    if (!TYPE_NAME_PATTERN.test(type)) throw new LambdaStoreError('INVALID_ARGUMENT', `invalid type name ${JSON.stringify(type)}`);
+    const idProblem = checkObjectId(id);
+    if (idProblem) throw new LambdaStoreError('INVALID_ARGUMENT', idProblem);
+    const info = this.d.typeInfo(type);
+    if (!info) throw new LambdaStoreError('UNKNOWN_TYPE', `no type ${type} has been deployed`);
+    let method = req.method ?? '';
+    let readonly = false;
+    let timeoutMs = this.d.options.defaultMethodTimeoutMs;
+    if (create) {
+      method = INIT;
+    } else {
+      if (!METHOD_NAME_PATTERN.test(method)) throw new LambdaStoreError('INVALID_ARGUMENT', `invalid method name ${JSON.stringify(method)}`);
+      const m = info.methods?.find((x) => x.name === method);
+      if (!m) throw new LambdaStoreError('UNKNOWN_METHOD', `${type} has no method ${method}`);
+      readonly = !!m.readonly;
+      if (m.timeoutMs) timeoutMs = Math.min(m.timeoutMs, this.d.options.maxMethodTimeoutMs);
+    }
+    const ref = { type, id };
+    const key = req.idempotencyKey ?? '';
+    const call: Call = { ref, objKey: objectCacheKey(ref), method, create, readonly, timeoutMs, info, req };
+    if (readonly || key === '') return this.run(call, undefined);
+
+    // Exactly-once: a duplicate in flight waits for the original; a finished one gets the stored reply.
+    const dedupKey = call.objKey + '\u0000' + key;
+    const running = this.inflightByKey.get(dedupKey);
+    if (running) return running;
+    const p = (async () => {
+      const stored = await this.d.store.getDedup(ref, key);
+      if (stored) return { response: lambdastore.InvokeResponse.decode(stored.response), bytes: stored.response };
+      return this.run(call, key);
+    })();
+    this.inflightByKey.set(dedupKey, p);
+    try {
+      return await p;
+    } finally {
+      this.inflightByKey.delete(dedupKey);
+    }
+  }
+
+  private async run(call: Call, idempotencyKey: string | undefined): Promise<Outcome> {
+    const modulePath = await this.d.modules.path(call.info.moduleId ?? '');
+    for (let attempt = 1; ; attempt++) {
+      const obj = await this.d.cache.get(call.ref);
+      if (call.create && obj) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
+      if (!call.create && !obj) throw new LambdaStoreError('OBJECT_NOT_FOUND', `${call.ref.type} ${call.ref.id} does not exist`);
+      const seenVersion = obj ? obj.version : 0;
+      const result = await this.execute(call, obj, modulePath);
+      if (!result.ok) {
+        const e = result.error!;
+        throw new LambdaStoreError(e.code, e.message);
+      }
+      if ((result.result?.length ?? 0) > this.d.options.maxResultBytes) {
+        throw new LambdaStoreError('PAYLOAD_TOO_LARGE', `result is ${result.result!.length} bytes; the limit is ${this.d.options.maxResultBytes}`);
+      }
+      const response = lambdastore.InvokeResponse.create({
+        ok: true,
+        result: result.result ?? new Uint8Array(0),
+        resultEncoding: result.resultEncoding ?? 0,
+      });
+      const writes = result.writes ?? [];
+      if (call.readonly) {
+        // What it read may still be on its way to disk: answer only once it is durable.
+        if (obj?.durable) await obj.durable;
+        response.objectVersion = seenVersion;
+        return { response };
+      }
+      const committed = this.commit(call, obj, seenVersion, writes, response, idempotencyKey);
+      if (committed) {
+        await committed.durable;
+        return committed.outcome;
+      }
+      this.stats.conflicts++;
+      if (attempt >= this.d.options.maxTxnAttempts) {
+        throw new LambdaStoreError('TXN_CONFLICT', `${call.ref.type} ${call.ref.id}: gave up after ${attempt} conflicting attempts`, { retryAfterMs: 10 });
+      }
+      await new Promise((r) => setTimeout(r, retryBackoffMs(attempt)));
+    }
+  }
+
+  /** Validate and apply in memory (synchronously: atomic on this event loop), then queue durability. */
+  private commit(
+    call: Call,
+    obj: CachedObject | undefined,
+    seenVersion: number,
+    writes: Array<[string, Uint8Array | null]>,
+    response: lambdastore.InvokeResponse,
+    idempotencyKey: string | undefined,
+  ): { durable: Promise<void>; outcome: Outcome } | undefined {
+    const span = tracer.startSpan('lambdastore.commit', { attributes: { 'lambdastore.object': call.objKey.replace('\u0000', '/'), 'lambdastore.writes': writes.length } });
+    try {
+      let target = obj;
+      if (call.create) {
+        if (this.d.cache.peek(call.objKey)) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
+        target = { ref: call.ref, key: call.objKey, version: 0, createdAtMs: Date.now(), entries: new Map(), bytes: 0, packed: undefined, durable: undefined };
+        this.d.cache.insert(target);
+      }
+      const t = target!;
+      let newVersion = 0;
+      const v = commitOcc(
+        { owner: randomUUID(), reads: [{ key: t.key, version: seenVersion }], writes: new Map([[t.key, t]]) },
+        (k) => this.d.cache.peek(k),
+        this.locks,
+        (_k, o, nv) => { this.d.cache.apply(o, writes, nv); newVersion = nv; },
+      );
+      if (!v.ok) {
+        span.setAttribute('lambdastore.abort_reason', v.reason);
+        return undefined;
+      }
+      response.objectVersion = newVersion;
+      const bytes = lambdastore.InvokeResponse.encode(response).finish();
+      const rec: CommitRecord = { object: call.ref, meta: { version: newVersion, createdAtMs: t.createdAtMs }, writes };
+      if (idempotencyKey) rec.dedup = { key: idempotencyKey, record: { response: bytes, expiresAtMs: Date.now() + this.d.options.dedupRetentionMs } };
+      const durable = this.d.store.commit(rec);
+      t.durable = durable;
+      this.stats.commits++;
+      durable.then(
+        () => { if (t.durable === durable) t.durable = undefined; span.end(); },
+        (err: Error) => { span.setStatus({ code: SpanStatusCode.ERROR, message: err.message }); span.end(); this.d.onFatal(err); },
+      );
+      return { durable, outcome: { response, bytes } };
+    } catch (err) {
+      span.end();
+      throw err;
+    }
+  }
+
+  /** Runs the method in a thread, bounded by its time limit. */
+  private async execute(call: Call, obj: CachedObject | undefined, modulePath: string): Promise<ExecResult> {
+    const snapshot = obj ? this.d.cache.snapshot(obj, this.d.options.shipObjectMaxBytes) : undefined;
+    const task: ExecTask = {
+      modulePath,
+      moduleId: call.info.moduleId ?? '',
+      type: call.ref.type,
+      id: call.ref.id,
+      method: call.method,
+      args: call.req.args ?? new Uint8Array(0),
+      argsEncoding: call.req.argsEncoding ?? 0,
+      readonly: call.readonly,
+      create: call.create,
+      maxValueBytes: this.d.options.maxValueBytes,
+    };
+    if (snapshot) task.snapshot = snapshot;
+    else if (obj === undefined) task.snapshot = EMPTY_SNAPSHOT;
+    const transferList: TransferListItem[] = [];
+    let readPort: MessagePort | undefined;
+    if (!task.snapshot && obj) {
+      const { port1, port2 } = new MessageChannel();
+      readPort = port1;
+      serveReads(port1, obj);
+      task.port = port2;
+      transferList.push(port2);
+    }
+    const span: Span = tracer.startSpan('lambdastore.execute', {
+      attributes: { 'lambdastore.type': call.ref.type, 'lambdastore.method': call.method, 'lambdastore.object_id': call.ref.id },
+    });
+    if (span.isRecording()) task.trace = traceCarrier(trace.setSpan(context.active(), span));
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), call.timeoutMs);
+    try {
+      return (await this.d.pool.run(task, { signal: ac.signal, transferList })) as ExecResult;
+    } catch (err) {
+      if (ac.signal.aborted) {
+        this.stats.timeouts++;
+        return { ok: false, error: { code: 'METHOD_TIMEOUT', message: `${call.ref.type}.${call.method} ran longer than ${call.timeoutMs} ms and was aborted; its writes were discarded` } };
+      }
+      return { ok: false, error: { code: 'WORKER_CRASHED', message: `the thread running ${call.ref.type}.${call.method} died: ${(err as Error).message}` } };
+    } finally {
+      clearTimeout(timer);
+      span.end();
+      readPort?.close();
+    }
+  }
+}
+
+/** The snapshot of an object that does not exist yet: zero entries. */
+const EMPTY_SNAPSHOT = new SharedArrayBuffer(4);
+
+interface Call {
+  ref: { type: string; id: string };
+  objKey: string;
+  method: string;
+  create: boolean;
+  readonly: boolean;
+  timeoutMs: number;
+  info: lambdastore.ITypeInfo;
+  req: lambdastore.IInvokeRequest;
+}
+
+/** Answers a thread's on-demand reads of a large object from the cached state. */
+function serveReads(port: MessagePort, obj: CachedObject): void {
+  port.on('message', (m: PortRequest) => {
+    let reply: PortReply;
+    if ('get' in m) {
+      const v = obj.entries.get(m.get);
+      reply = v ? { seq: m.seq, value: v } : { seq: m.seq };
+    } else {
+      const keys: string[] = [];
+      for (const k of obj.entries.keys()) if (k.startsWith(m.scan)) keys.push(k);
+      reply = { seq: m.seq, keys };
+    }
+    port.postMessage(reply);
+  });
+}

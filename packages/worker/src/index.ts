@@ -1,0 +1,3 @@
+export { LambdaStoreWorker } from './worker.js';
+export { DEFAULTS as WORKER_DEFAULTS, type WorkerOptions, type ResolvedWorkerOptions } from './options.js';
+export { packEntries, indexSnapshot } from './snapshot.js';

@@ -1,0 +1,60 @@
+import { availableParallelism } from 'node:os';
+import { DEFAULT_PREFIX } from '@lambdastore/proto';
+
+/** Worker settings. Every duration is in ms and every size in bytes; defaults in DEFAULTS. */
+export interface WorkerOptions {
+  /** NATS server URL(s). */
+  servers: string | string[];
+  /** Folder of this worker's LevelDB and module cache. */
+  dataDir: string;
+  /** Stable worker id; read from / written to `<dataDir>/worker-id` when omitted. */
+  workerId?: string;
+  prefix?: string;
+  /** Piscina threads running methods (default: cores, at least 2). */
+  threads?: number;
+  heartbeatIntervalMs?: number;
+  /** Time limit of one method attempt unless the method sets its own (1000). */
+  defaultMethodTimeoutMs?: number;
+  /** Upper bound a method may ask for with `timeoutMs` (30000). */
+  maxMethodTimeoutMs?: number;
+  /** OCC attempts of one call before TXN_CONFLICT (16). */
+  maxTxnAttempts?: number;
+  /** Largest accepted request body (1 MiB, NATS' default max_payload). */
+  maxRequestBytes?: number;
+  /** Largest entry value a method may write (512 KiB). */
+  maxValueBytes?: number;
+  /** Largest result a method may return (900 KiB, leaves room under max_payload). */
+  maxResultBytes?: number;
+  /** Objects up to this size travel whole with the task; larger ones are read on demand (1 MiB). */
+  shipObjectMaxBytes?: number;
+  /** Bytes of object state kept in memory (256 MiB); least recently used objects are dropped. */
+  cacheMaxBytes?: number;
+  /** How long a finished call's result is kept for duplicates (24 h). */
+  dedupRetentionMs?: number;
+  /** Memory limit of a method thread's heap (256 MiB). */
+  threadMaxHeapMb?: number;
+  /** fsync every commit batch (true). */
+  syncWrites?: boolean;
+}
+
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId'>> & { workerId: string };
+
+export const DEFAULTS = {
+  prefix: DEFAULT_PREFIX,
+  heartbeatIntervalMs: 500,
+  defaultMethodTimeoutMs: 1000,
+  maxMethodTimeoutMs: 30_000,
+  maxTxnAttempts: 16,
+  maxRequestBytes: 1024 * 1024,
+  maxValueBytes: 512 * 1024,
+  maxResultBytes: 900 * 1024,
+  shipObjectMaxBytes: 1024 * 1024,
+  cacheMaxBytes: 256 * 1024 * 1024,
+  dedupRetentionMs: 24 * 60 * 60 * 1000,
+  threadMaxHeapMb: 256,
+  syncWrites: true,
+} as const;
+
+export function defaultThreads(): number {
+  return Math.max(2, availableParallelism());
+}

@@ -1,0 +1,42 @@
+/** What crosses between the worker's main thread and its Piscina threads. */
+import type { MessagePort } from 'node:worker_threads';
+
+export interface ExecTask {
+  /** File holding the module source, written by the main thread before the first task. */
+  modulePath: string;
+  moduleId: string;
+  type: string;
+  id: string;
+  /** Method to run; `init` for a create of a type that has one. */
+  method: string;
+  args: Uint8Array;
+  argsEncoding: number;
+  readonly: boolean;
+  /** Packed entries of the object (see snapshot.ts); absent for objects too large to ship. */
+  snapshot?: SharedArrayBuffer;
+  /** Answers reads when there is no snapshot: post {key} or {scan}, receive values. */
+  port?: MessagePort;
+  /** A create: the object is new and empty, and a missing `init` is not an error. */
+  create: boolean;
+  maxValueBytes: number;
+  /** W3C trace context of the caller's span. */
+  trace?: Record<string, string>;
+}
+
+export interface ExecError {
+  code: string;
+  message: string;
+}
+
+export interface ExecResult {
+  ok: boolean;
+  result?: Uint8Array;
+  resultEncoding?: number;
+  /** Entry writes, values encoded with their tag byte; null deletes. In write order, last wins. */
+  writes?: Array<[string, Uint8Array | null]>;
+  error?: ExecError;
+}
+
+/** On-demand read protocol over `ExecTask.port` (large objects only). */
+export type PortRequest = { seq: number; get: string } | { seq: number; scan: string };
+export type PortReply = { seq: number; value?: Uint8Array; keys?: string[]; error?: string };

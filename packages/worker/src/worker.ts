@@ -1,0 +1,287 @@
+/**
+ * The worker process's NATS shell: joins the cluster (heartbeats), follows the cluster map,
+ * serves the invoke subjects of the shards it heads, and answers the ingress subject for any
+ * object by routing the request to the right shard. All protocol decisions live in Executor.
+ */
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection, type Msg, type Subscription, type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Piscina } from 'piscina';
+import { context, trace, SpanKind, type Context } from '@opentelemetry/api';
+import {
+  lambdastore,
+  subjects,
+  shardOf,
+  LambdaStoreError,
+  asLambdaStoreError,
+  errorResponse,
+  decodeInvokeRequest,
+  jsonToInvokeRequest,
+  invokeResponseToJson,
+  extractTraceContext,
+  injectTraceContext,
+  HEADERS,
+  type Subjects,
+} from '@lambdastore/proto';
+import { Store } from '@lambdastore/storage';
+import { ObjectCache } from './objects.js';
+import { ModuleFiles } from './modules.js';
+import { Executor } from './executor.js';
+import { DEFAULTS, defaultThreads, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+
+const tracer = trace.getTracer('@lambdastore/worker');
+const WORKER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class LambdaStoreWorker {
+  readonly id: string;
+  readonly options: ResolvedWorkerOptions;
+  private readonly subjects: Subjects;
+  private config: lambdastore.ClusterConfig | undefined;
+  private types = new Map<string, lambdastore.ITypeInfo>();
+  private readonly shardSubs = new Map<number, Subscription>();
+  private subs: Subscription[] = [];
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private configPoll: NodeJS.Timeout | undefined;
+  private readonly startedAtMs = Date.now();
+  private stopping = false;
+  private readonly executor: Executor;
+
+  private constructor(
+    options: ResolvedWorkerOptions,
+    private readonly nc: NatsConnection,
+    private readonly store: Store,
+    private readonly pool: Piscina,
+    onFatal: (err: Error) => void,
+  ) {
+    this.id = options.workerId;
+    this.options = options;
+    this.subjects = subjects(options.prefix);
+    let kv: Promise<KV> | undefined;
+    const bucket = () => {
+      kv ??= new Kvm(nc).open(this.subjects.modulesBucket);
+      kv.catch(() => { kv = undefined; });
+      return kv;
+    };
+    this.executor = new Executor({
+      options,
+      store,
+      cache: new ObjectCache(store, options.cacheMaxBytes),
+      pool,
+      modules: new ModuleFiles(join(options.dataDir, 'modules'), bucket),
+      typeInfo: (name) => this.types.get(name),
+      onFatal,
+    });
+  }
+
+  /** Opens storage, starts the method threads, connects and joins the cluster. */
+  static async start(opts: WorkerOptions, onFatal: (err: Error) => void = defaultFatal): Promise<LambdaStoreWorker> {
+    await mkdir(opts.dataDir, { recursive: true });
+    const workerId = opts.workerId ?? (await persistentWorkerId(opts.dataDir));
+    if (!WORKER_ID.test(workerId)) throw new LambdaStoreError('INVALID_ARGUMENT', `invalid worker id ${workerId}: use 1-64 of [A-Za-z0-9_-]`);
+    const options: ResolvedWorkerOptions = { ...DEFAULTS, threads: defaultThreads(), ...stripUndefined(opts), servers: opts.servers, dataDir: opts.dataDir, workerId };
+    const store = await Store.open(join(options.dataDir, 'db'), { sync: options.syncWrites });
+    const pool = new Piscina({
+      filename: fileURLToPath(new URL('./thread.js', import.meta.url)),
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      concurrentTasksPerWorker: 1, // a runaway method is killed with its thread: it must be alone there
+      idleTimeout: 60_000,
+      resourceLimits: { maxOldGenerationSizeMb: options.threadMaxHeapMb },
+    });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: options.servers, name: `lambdastore-worker-${workerId}`, maxReconnectAttempts: -1 });
+    } catch (err) {
+      await pool.destroy();
+      await store.close();
+      throw err;
+    }
+    const w = new LambdaStoreWorker(options, nc, store, pool, onFatal);
+    w.join();
+    return w;
+  }
+
+  private join(): void {
+    const s = this.subjects;
+    this.subs.push(this.nc.subscribe(s.config, { callback: (_e, m) => this.onConfigMessage(m.data) }));
+    this.subs.push(this.nc.subscribe(s.invoke, { queue: s.ingressQueue, callback: (_e, m) => void this.handle(m, true) }));
+    this.heartbeat();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+    void this.pollConfig();
+  }
+
+  /** Asks the coordinator for the map until one arrives (broadcasts keep it fresh after that). */
+  private async pollConfig(): Promise<void> {
+    if (this.stopping || this.config) return;
+    try {
+      const m = await this.nc.request(this.subjects.adminConfig, lambdastore.ConfigRequest.encode({}).finish(), { timeout: 1000 });
+      const resp = lambdastore.ConfigResponse.decode(m.data);
+      if (resp.ok && resp.config) this.applyConfig(lambdastore.ClusterConfig.create(resp.config));
+    } catch {
+      // coordinator not up yet
+    }
+    if (!this.config && !this.stopping) {
+      this.configPoll = setTimeout(() => void this.pollConfig(), 500);
+      this.configPoll.unref();
+    }
+  }
+
+  private onConfigMessage(data: Uint8Array): void {
+    try {
+      this.applyConfig(lambdastore.ClusterConfig.decode(data));
+    } catch {
+      // a malformed broadcast is ignored; the next one will do
+    }
+  }
+
+  private applyConfig(cfg: lambdastore.ClusterConfig): void {
+    if (this.stopping) return;
+    if (this.config && Number(cfg.version) <= Number(this.config.version)) return;
+    this.config = cfg;
+    this.types = new Map(cfg.types.map((t) => [t.name ?? '', t]));
+    const mine = new Set(cfg.shards.filter((a) => a.chain?.[0] === this.id).map((a) => a.shard ?? 0));
+    for (const [shard, sub] of this.shardSubs) {
+      if (!mine.has(shard)) {
+        sub.unsubscribe();
+        this.shardSubs.delete(shard);
+      }
+    }
+    for (const shard of mine) {
+      if (!this.shardSubs.has(shard)) {
+        this.shardSubs.set(shard, this.nc.subscribe(this.subjects.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, false) }));
+      }
+    }
+    this.heartbeat();
+  }
+
+  private heartbeat(): void {
+    if (this.stopping || this.nc.isClosed()) return;
+    const hb = lambdastore.Heartbeat.encode({
+      workerId: this.id,
+      startedAtMs: this.startedAtMs,
+      shards: [...this.shardSubs.keys()].sort((a, b) => a - b),
+      configVersion: Number(this.config?.version ?? 0),
+      inflight: this.executor.stats.inflight,
+      callsTotal: this.executor.stats.calls,
+      pid: process.pid,
+      threads: this.options.threads,
+    }).finish();
+    this.nc.publish(this.subjects.heartbeat, hb);
+  }
+
+  /** Serves one invoke message, from the ingress (route anywhere) or a shard subject (serve here). */
+  private async handle(msg: Msg, viaIngress: boolean): Promise<void> {
+    if (!msg.reply) return; // nobody to answer: a request without a reply subject is dropped
+    const json = isJson(msg.headers);
+    const parent: Context = msg.headers ? extractTraceContext(msg.headers) : context.active();
+    const span = tracer.startSpan(viaIngress ? 'lambdastore.ingress' : 'lambdastore.shard', { kind: SpanKind.SERVER }, parent);
+    try {
+      let response: lambdastore.IInvokeResponse;
+      let bytes: Uint8Array | undefined;
+      try {
+        if (msg.data.length > this.options.maxRequestBytes) {
+          throw new LambdaStoreError('PAYLOAD_TOO_LARGE', `request is ${msg.data.length} bytes; the limit is ${this.options.maxRequestBytes}`);
+        }
+        const req = json ? jsonToInvokeRequest(msg.data) : decodeInvokeRequest(msg.data);
+        span.setAttributes({ 'lambdastore.type': req.target?.type ?? '', 'lambdastore.method': req.method ?? '', 'lambdastore.object_id': req.target?.id ?? '' });
+        const cfg = this.config;
+        if (!cfg || !cfg.numShards || cfg.shards.length === 0) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
+        const shard = shardOf(req.target!.type!, req.target!.id!, cfg.numShards);
+        span.setAttribute('lambdastore.shard', shard);
+        if (this.shardSubs.has(shard)) {
+          const out = await context.with(trace.setSpan(parent, span), () => this.executor.invoke(req));
+          response = out.response;
+          bytes = out.bytes;
+        } else {
+          const owner = cfg.shards.find((a) => a.shard === shard)?.chain?.[0];
+          if (!owner) throw new LambdaStoreError('NO_WORKERS', `shard ${shard} has no worker yet`, { retryAfterMs: 200 });
+          if (!viaIngress) {
+            throw new LambdaStoreError('WRONG_SHARD', `shard ${shard} is served by ${owner}, not ${this.id}`, {
+              redirect: { shard, workerId: owner, configVersion: Number(cfg.version) },
+            });
+          }
+          const relayed = await this.forward(shard, req, json ? undefined : msg.data, req.timeoutMs || 10_000, trace.setSpan(parent, span));
+          if (!json) { msg.respond(relayed); return; }
+          response = lambdastore.InvokeResponse.decode(relayed);
+        }
+      } catch (err) {
+        response = errorResponse(asLambdaStoreError(err));
+      }
+      if (!response.ok) span.setAttribute('lambdastore.error', response.error?.code ?? '');
+      msg.respond(json ? invokeResponseToJson(response) : bytes ?? lambdastore.InvokeResponse.encode(response).finish(), json ? { headers: jsonHeaders() } : undefined);
+    } finally {
+      span.end();
+    }
+  }
+
+  /** Ingress to shard: a request to the shard's subject, whose reply is relayed as is. */
+  private async forward(shard: number, req: lambdastore.InvokeRequest, raw: Uint8Array | undefined, timeoutMs: number, ctx: Context): Promise<Uint8Array> {
+    const h = natsHeaders();
+    injectTraceContext(h, ctx);
+    try {
+      const m = await this.nc.request(this.subjects.shardInvoke(shard), raw ?? lambdastore.InvokeRequest.encode(req).finish(), { timeout: timeoutMs, headers: h });
+      return m.data;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const name = (err as Error).name;
+      if (code === '503' || name === 'NoRespondersError') throw new LambdaStoreError('SHARD_UNAVAILABLE', `no worker answers for shard ${shard}`, { retryAfterMs: 250 });
+      if (code === 'TIMEOUT' || name === 'TimeoutError') throw new LambdaStoreError('TIMEOUT', `shard ${shard} did not answer within ${timeoutMs} ms`);
+      throw err;
+    }
+  }
+
+  stats() {
+    return { ...this.executor.stats, shards: [...this.shardSubs.keys()], configVersion: Number(this.config?.version ?? 0) };
+  }
+
+  /** Stops serving, lets in-flight calls finish (bounded), then closes threads, store and NATS. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.configPoll);
+    for (const s of [...this.subs, ...this.shardSubs.values()]) s.unsubscribe();
+    const deadline = Date.now() + graceMs;
+    while (this.executor.stats.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    try { await this.nc.drain(); } catch { /* already closed */ }
+    await this.pool.destroy();
+    await this.store.close();
+  }
+}
+
+function isJson(h: MsgHdrs | undefined): boolean {
+  if (!h) return false;
+  const v = h.get(HEADERS.contentType) || h.get('content-type');
+  return v.split(';')[0]!.trim().toLowerCase() === HEADERS.json;
+}
+
+function jsonHeaders(): MsgHdrs {
+  const h = natsHeaders();
+  h.set(HEADERS.contentType, HEADERS.json);
+  return h;
+}
+
+async function persistentWorkerId(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'worker-id');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const id = `w-${randomBytes(4).toString('hex')}`;
+    await writeFile(file, id + '\n');
+    return id;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function defaultFatal(err: Error): void {
+  // Memory and disk may disagree now; only a restart (which reloads from disk) is safe.
+  console.error(`fatal: ${err.message}`);
+  process.exit(70);
+}
