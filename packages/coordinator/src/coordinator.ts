@@ -1,0 +1,318 @@
+/**
+ * The coordinator's NATS shell: it feeds heartbeats and clock ticks to the pure ClusterModel,
+ * persists every config the model returns to KV *before* publishing it, and answers admin requests.
+ *
+ * Durability rule: a config version is visible to anyone (broadcast, admin reply, deploy reply)
+ * only after it is stored in `<p>_meta`. A module's source is stored in `<p>_modules` before any
+ * config names it, so a worker that sees a TypeInfo can always fetch its module.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { extractTraceContext, lambdastore, subjects, type Subjects } from '@lambdastore/proto';
+import { ClusterModel, type ClusterConfigData, type HeartbeatInput, type ModelOptions } from './cluster-model.js';
+import { encodeConfig } from './config-codec.js';
+import { malformedRequest, toWireError } from './errors.js';
+import { ModuleChecker, moduleIdOf } from './module-check.js';
+import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
+import { CoordinatorStore } from './store.js';
+
+const tracer = trace.getTracer('@lambdastore/coordinator');
+
+export class Coordinator {
+  readonly options: ResolvedOptions;
+  readonly subjects: Subjects;
+  private nc: NatsConnection | undefined;
+  private store: CoordinatorStore | undefined;
+  private model: ClusterModel | undefined;
+  private readonly checker: ModuleChecker;
+  private readonly subs: Subscription[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly inflight = new Set<Promise<void>>();
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** A change not yet persisted and published. */
+  private dirty = false;
+  private flushing: Promise<void> | undefined;
+  private persistedVersion = 0;
+  private lastPersistErrorAtMs = 0;
+
+  constructor(opts: CoordinatorOptions) {
+    this.options = resolveOptions(opts);
+    this.subjects = subjects(this.options.prefix);
+    this.checker = new ModuleChecker({
+      timeoutMs: this.options.moduleCheckTimeoutMs,
+      maxHeapMb: this.options.moduleCheckMaxHeapMb,
+      maxBytes: this.options.maxModuleBytes,
+      maxConcurrent: this.options.maxConcurrentModuleChecks,
+    });
+  }
+
+  /** Connects, loads or creates the persisted config, subscribes, and starts the timers. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`coordinator cannot start: it is ${this.state}`);
+    this.state = 'starting';
+    const o = this.options;
+    try {
+      this.nc = await connect({ servers: o.servers, name: `lambdastore-coordinator-${process.pid}`, maxReconnectAttempts: -1 });
+      this.store = await CoordinatorStore.open(this.nc, this.subjects, o.maxModuleBytes);
+      this.model = await this.loadModel();
+      this.persistedVersion = this.model.version;
+
+      const s = this.subjects;
+      this.subs.push(this.nc.subscribe(s.heartbeat, { callback: (err, msg) => { if (!err) this.onHeartbeat(msg); } }));
+      // Admin requests go to a queue group, so a standby coordinator would not answer twice.
+      this.subs.push(this.nc.subscribe(s.adminConfig, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onConfigRequest(msg)); } }));
+      this.subs.push(this.nc.subscribe(s.adminDeploy, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onDeploy(msg)); } }));
+      // Subscriptions are live on the server once flush returns: "started" means "serving".
+      await this.nc.flush();
+
+      this.timers.push(setInterval(() => this.onTick(), o.livenessCheckIntervalMs));
+      this.timers.push(setInterval(() => this.broadcast(), o.configBroadcastIntervalMs));
+      this.state = 'running';
+      this.broadcast();
+      o.logger.info(`serving prefix=${o.prefix} cluster=${this.model.clusterId} config version=${this.model.version} shards=${this.model.numShards}${this.model.assigned ? ' (assigned)' : ''}`);
+    } catch (err) {
+      await this.teardown();
+      this.state = 'stopped';
+      throw err;
+    }
+  }
+
+  /** Stops serving, lets running requests finish, writes the last change, closes the connection. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping' || this.state === 'new') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    for (const sub of this.subs) sub.unsubscribe();
+    this.subs.length = 0;
+    await Promise.allSettled([...this.inflight]);
+    if (this.dirty) await this.flush().catch((err) => this.options.logger.error('could not persist the last config change', err));
+    await this.teardown();
+    this.state = 'stopped';
+  }
+
+  /** The current config (latest worker statistics included). Throws before start(). */
+  config(): ClusterConfigData {
+    if (!this.model) throw new Error('coordinator is not started');
+    return this.model.snapshot();
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  private async teardown(): Promise<void> {
+    const nc = this.nc;
+    this.nc = undefined;
+    if (nc && !nc.isClosed()) {
+      await nc.drain().catch(() => nc.close());
+    }
+  }
+
+  private modelOptions(): ModelOptions {
+    const o = this.options;
+    return { numShards: o.numShards, heartbeatTimeoutMs: o.heartbeatTimeoutMs, assignSettleMs: o.assignSettleMs, minWorkers: o.minWorkers };
+  }
+
+  private async loadModel(): Promise<ClusterModel> {
+    const store = this.store!;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const saved = await store.loadConfig();
+      if (saved) {
+        const { model, warnings } = ClusterModel.restore(this.modelOptions(), saved, Date.now());
+        for (const w of warnings) this.options.logger.warn(w);
+        return model;
+      }
+      // The cluster id is made once, here, and lives in the persisted config from then on.
+      const model = ClusterModel.fresh(this.modelOptions(), randomBytes(8).toString('hex'));
+      if (await store.createConfig(encodeConfig(model.snapshot()))) return model;
+    }
+    throw new Error('the persisted config appeared and vanished while starting; is another coordinator resetting it?');
+  }
+
+  /** Keeps a request handler's promise until it settles, so stop() can wait for it. */
+  private track(p: Promise<void>): void {
+    const tracked = p
+      .catch((err) => this.options.logger.error('request handler failed', err))
+      .finally(() => this.inflight.delete(tracked));
+    this.inflight.add(tracked);
+  }
+
+  // ---- inputs ------------------------------------------------------------------------------
+
+  private onHeartbeat(msg: Msg): void {
+    if (this.state !== 'running') return;
+    let hb: lambdastore.Heartbeat;
+    try {
+      hb = lambdastore.Heartbeat.decode(msg.data);
+    } catch {
+      return; // Not ours to answer (publish-only subject); a garbled heartbeat is just a missed one.
+    }
+    const input: HeartbeatInput = {
+      workerId: hb.workerId,
+      startedAtMs: Number(hb.startedAtMs),
+      pid: hb.pid,
+      inflight: hb.inflight,
+      callsTotal: Number(hb.callsTotal),
+      shards: hb.shards,
+      configVersion: Number(hb.configVersion),
+      threads: hb.threads,
+    };
+    const wasAlive = this.model!.worker(input.workerId)?.alive;
+    const wasAssigned = this.model!.assigned;
+    if (this.model!.heartbeat(input, Date.now())) {
+      if (!wasAlive && input.workerId) this.options.logger.info(`worker ${input.workerId} is alive (pid ${input.pid})`);
+      this.logAssignment(wasAssigned);
+      this.changed();
+    }
+  }
+
+  private onTick(): void {
+    if (this.state !== 'running') return;
+    const before = new Set(this.model!.aliveWorkerIds());
+    const wasAssigned = this.model!.assigned;
+    if (this.model!.tick(Date.now())) {
+      const now = new Set(this.model!.aliveWorkerIds());
+      for (const id of before) if (!now.has(id)) this.options.logger.warn(`worker ${id} missed heartbeats for ${this.options.heartbeatTimeoutMs} ms: dead (keeps its shards)`);
+      this.logAssignment(wasAssigned);
+      this.changed();
+    } else if (this.dirty && !this.flushing) {
+      // An earlier persist failed: retry on the tick, at most about once a second.
+      if (Date.now() - this.lastPersistErrorAtMs > 1000) void this.flush().catch(() => undefined);
+    }
+  }
+
+  private logAssignment(wasAssigned: boolean): void {
+    if (wasAssigned || !this.model!.assigned) return;
+    this.options.logger.info(`assigned ${this.model!.numShards} shards over ${this.model!.aliveWorkerIds().join(', ')}`);
+  }
+
+  // ---- persistence and publication ---------------------------------------------------------
+
+  private changed(): void {
+    this.dirty = true;
+    void this.flush().catch(() => undefined);
+  }
+
+  /**
+   * Persists the latest config, then publishes it; loops while changes keep arriving, so the last
+   * state always gets written and broadcasts go out in version order. One flush runs at a time.
+   */
+  private flush(): Promise<void> {
+    this.flushing ??= this.runFlush().finally(() => { this.flushing = undefined; });
+    return this.flushing;
+  }
+
+  private async runFlush(): Promise<void> {
+    while (this.dirty) {
+      const nc = this.nc;
+      if (!nc || nc.isClosed()) throw new Error('not connected to NATS');
+      this.dirty = false;
+      const snap = this.model!.snapshot();
+      const bytes = encodeConfig(snap);
+      try {
+        await this.store!.saveConfig(bytes);
+      } catch (err) {
+        this.dirty = true;
+        if (Date.now() - this.lastPersistErrorAtMs > 5000) this.options.logger.error(`could not persist config version ${snap.version}`, err);
+        this.lastPersistErrorAtMs = Date.now();
+        throw err;
+      }
+      this.persistedVersion = snap.version;
+      nc.publish(this.subjects.config, bytes);
+    }
+  }
+
+  /** Resolves once `version` (or a later one) is persisted and published. */
+  private async persisted(version: number): Promise<void> {
+    while (this.persistedVersion < version) {
+      if (!this.dirty && !this.flushing) throw new Error(`config version ${version} was never scheduled for persistence`);
+      await this.flush();
+    }
+  }
+
+  /** Periodic re-publication, so a worker or client that missed a change catches up within one interval. */
+  private broadcast(): void {
+    if (this.state !== 'running' || this.dirty || this.flushing) return; // the flush publishes
+    const snap = this.model!.snapshot();
+    if (snap.version !== this.persistedVersion) return;
+    this.nc?.publish(this.subjects.config, encodeConfig(snap));
+  }
+
+  // ---- admin requests ----------------------------------------------------------------------
+
+  private async onConfigRequest(msg: Msg): Promise<void> {
+    let resp: lambdastore.IConfigResponse;
+    try {
+      try {
+        lambdastore.ConfigRequest.decode(msg.data);
+      } catch (err) {
+        throw malformedRequest(`not a protobuf ConfigRequest: ${(err as Error).message}`, err);
+      }
+      if (this.dirty || this.flushing) await this.persisted(this.model!.version);
+      resp = { ok: true, config: this.model!.snapshot() };
+    } catch (err) {
+      resp = { ok: false, error: toWireError(err) };
+    }
+    this.reply(msg, lambdastore.ConfigResponse.encode(lambdastore.ConfigResponse.create(resp)).finish());
+  }
+
+  private async onDeploy(msg: Msg): Promise<void> {
+    const resp = await tracer.startActiveSpan('coordinator.deploy', {}, extractTraceContext(msg.headers), async (span) => {
+      try {
+        const r = await this.deploy(msg.data);
+        span.setAttribute('lambdastore.module_id', r.moduleId ?? '');
+        return r;
+      } catch (err) {
+        const wire = toWireError(err);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: wire.code ?? '' });
+        if (wire.code === 'INTERNAL') this.options.logger.error('deploy failed', err);
+        return { ok: false, error: wire } satisfies lambdastore.IDeployResponse;
+      } finally {
+        span.end();
+      }
+    });
+    this.reply(msg, lambdastore.DeployResponse.encode(lambdastore.DeployResponse.create(resp)).finish());
+  }
+
+  private async deploy(data: Uint8Array): Promise<lambdastore.IDeployResponse> {
+    let req: lambdastore.DeployRequest;
+    try {
+      req = lambdastore.DeployRequest.decode(data);
+    } catch (err) {
+      throw malformedRequest(`not a protobuf DeployRequest: ${(err as Error).message}`, err);
+    }
+    const filename = req.filename || 'module.js';
+    const types = await this.checker.check(req.source, filename);
+    const moduleId = moduleIdOf(req.source);
+    const model = this.model!;
+    if (model.isCurrentModule(moduleId, types.map((t) => t.name))) {
+      // Idempotent redeploy. If the first attempt's config is still unpersisted (its persist failed
+      // and the caller retried), "ok" must wait until it is durable, like the first reply would have.
+      if (this.dirty || this.flushing) await this.persisted(model.version);
+      return { ok: true, moduleId, types: types.map((t) => model.typeInfo(t.name)!) };
+    }
+    // Source first: once a config names the module, workers must be able to fetch it.
+    await this.store!.putModule(moduleId, req.source);
+    const outcome = model.deploy(moduleId, types, Date.now());
+    if (outcome.changed) {
+      this.changed();
+      await this.persisted(outcome.config!.version);
+      this.options.logger.info(`deployed ${filename} (${moduleId}): ${outcome.types.map((t) => `${t.name} v${t.version}`).join(', ')}`);
+    }
+    return { ok: true, moduleId, types: outcome.types };
+  }
+
+  private reply(msg: Msg, bytes: Uint8Array): void {
+    if (!msg.reply || !this.nc || this.nc.isClosed()) return;
+    try {
+      msg.respond(bytes);
+    } catch (err) {
+      this.options.logger.error('could not send a reply', err);
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Command line of the coordinator service (contract in docs/ARCHITECTURE.md):
+ *   --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
+ * Each flag may also come from the environment (LAMBDASTORE_NATS_URL, LAMBDASTORE_PREFIX,
+ * LAMBDASTORE_SHARDS, LAMBDASTORE_MIN_WORKERS, LAMBDASTORE_HEARTBEAT_TIMEOUT_MS); flags win.
+ */
+import { parseArgs } from 'node:util';
+
+export interface ServiceArgs {
+  natsUrl: string;
+  prefix: string | undefined;
+  numShards: number | undefined;
+  minWorkers: number | undefined;
+  heartbeatTimeoutMs: number | undefined;
+  help: boolean;
+}
+
+export const USAGE = `usage: lambdastore-coordinator --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
+  env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS
+  tracing: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER) to export spans`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function intArg(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServiceArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        nats: { type: 'string' },
+        prefix: { type: 'string' },
+        shards: { type: 'string' },
+        'min-workers': { type: 'string' },
+        'heartbeat-timeout-ms': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const help = values.help === true;
+  const natsUrl = values.nats ?? env.LAMBDASTORE_NATS_URL ?? '';
+  if (!natsUrl && !help) throw new UsageError('--nats <url> is required (or set LAMBDASTORE_NATS_URL)');
+  return {
+    natsUrl,
+    prefix: values.prefix ?? (env.LAMBDASTORE_PREFIX || undefined),
+    numShards: intArg('--shards', values.shards ?? env.LAMBDASTORE_SHARDS),
+    minWorkers: intArg('--min-workers', values['min-workers'] ?? env.LAMBDASTORE_MIN_WORKERS),
+    heartbeatTimeoutMs: intArg('--heartbeat-timeout-ms', values['heartbeat-timeout-ms'] ?? env.LAMBDASTORE_HEARTBEAT_TIMEOUT_MS),
+    help,
+  };
+}
