@@ -10,7 +10,6 @@
  */
 import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
-import type { Piscina } from 'piscina';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import {
   lambdastore,
@@ -26,6 +25,7 @@ import type { Store, CommitRecord } from '@lambdastore/storage';
 import { LockTable, commitOcc, retryBackoffMs } from '@lambdastore/txn';
 import { ObjectCache, objectCacheKey, type CachedObject } from './objects.js';
 import type { ModuleFiles } from './modules.js';
+import type { TaskDispatcher } from './dispatch.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { ExecResult, ExecTask, PortRequest, PortReply } from './task.js';
 
@@ -36,7 +36,7 @@ export interface ExecutorDeps {
   options: ResolvedWorkerOptions;
   store: Store;
   cache: ObjectCache;
-  pool: Piscina;
+  dispatcher: TaskDispatcher;
   modules: ModuleFiles;
   /** Current deployed type by name. */
   typeInfo: (name: string) => lambdastore.ITypeInfo | undefined;
@@ -52,7 +52,12 @@ export interface ExecutorStats {
   inflight: number;
 }
 
-type Outcome = { response: lambdastore.InvokeResponse; bytes?: Uint8Array };
+type Outcome = {
+  response: lambdastore.InvokeResponse;
+  bytes?: Uint8Array;
+  /** Resolves when the call's commit is durable; the reply waits for it. */
+  durable?: Promise<void>;
+};
 
 export class Executor {
   private readonly locks = new LockTable();
@@ -119,6 +124,24 @@ export class Executor {
 
   private async run(call: Call, idempotencyKey: string | undefined): Promise<Outcome> {
     const modulePath = await this.d.modules.path(call.info.moduleId ?? '');
+    let outcome: Outcome;
+    if (call.readonly) {
+      outcome = await this.attempts(call, idempotencyKey, modulePath);
+    } else {
+      // The turn passes on once the commit is applied in memory; durability is waited for outside
+      // it, so the next writer of the object runs while this commit's batch is being written.
+      const release = await this.d.dispatcher.writeTurn(call.objKey);
+      try {
+        outcome = await this.attempts(call, idempotencyKey, modulePath);
+      } finally {
+        release();
+      }
+    }
+    if (outcome.durable) await outcome.durable;
+    return outcome;
+  }
+
+  private async attempts(call: Call, idempotencyKey: string | undefined, modulePath: string): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       const obj = await this.d.cache.get(call.ref);
       if (call.create && obj) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
@@ -145,10 +168,7 @@ export class Executor {
         return { response };
       }
       const committed = this.commit(call, obj, seenVersion, writes, response, idempotencyKey);
-      if (committed) {
-        await committed.durable;
-        return committed.outcome;
-      }
+      if (committed) return { ...committed.outcome, durable: committed.durable };
       this.stats.conflicts++;
       if (attempt >= this.d.options.maxTxnAttempts) {
         throw new LambdaStoreError('TXN_CONFLICT', `${call.ref.type} ${call.ref.id}: gave up after ${attempt} conflicting attempts`, { retryAfterMs: 10 });
@@ -213,7 +233,9 @@ export class Executor {
       type: call.ref.type,
       id: call.ref.id,
       method: call.method,
-      args: call.req.args ?? new Uint8Array(0),
+      // A copy: the decoded bytes are a view into the whole NATS read buffer, which structured
+      // clone would copy in full on every task.
+      args: call.req.args ? call.req.args.slice() : new Uint8Array(0),
       argsEncoding: call.req.argsEncoding ?? 0,
       readonly: call.readonly,
       create: call.create,
@@ -234,18 +256,15 @@ export class Executor {
       attributes: { 'lambdastore.type': call.ref.type, 'lambdastore.method': call.method, 'lambdastore.object_id': call.ref.id },
     });
     if (span.isRecording()) task.trace = traceCarrier(trace.setSpan(context.active(), span));
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), call.timeoutMs);
     try {
-      return (await this.d.pool.run(task, { signal: ac.signal, transferList })) as ExecResult;
-    } catch (err) {
-      if (ac.signal.aborted) {
+      const r = await this.d.dispatcher.run<ExecResult>(task, call.timeoutMs, transferList);
+      if (r.value) return r.value;
+      if (r.timedOut) {
         this.stats.timeouts++;
         return { ok: false, error: { code: 'METHOD_TIMEOUT', message: `${call.ref.type}.${call.method} ran longer than ${call.timeoutMs} ms and was aborted; its writes were discarded` } };
       }
-      return { ok: false, error: { code: 'WORKER_CRASHED', message: `the thread running ${call.ref.type}.${call.method} died: ${(err as Error).message}` } };
+      return { ok: false, error: { code: 'WORKER_CRASHED', message: `the thread running ${call.ref.type}.${call.method} died: ${r.error?.message}` } };
     } finally {
-      clearTimeout(timer);
       span.end();
       readPort?.close();
     }

@@ -30,6 +30,7 @@ import { Store } from '@lambdastore/storage';
 import { ObjectCache } from './objects.js';
 import { ModuleFiles } from './modules.js';
 import { Executor } from './executor.js';
+import { TaskDispatcher } from './dispatch.js';
 import { DEFAULTS, defaultThreads, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 
 const tracer = trace.getTracer('@lambdastore/worker');
@@ -48,6 +49,7 @@ export class LambdaStoreWorker {
   private readonly startedAtMs = Date.now();
   private stopping = false;
   private readonly executor: Executor;
+  private readonly dispatcher: TaskDispatcher;
 
   private constructor(
     options: ResolvedWorkerOptions,
@@ -65,11 +67,12 @@ export class LambdaStoreWorker {
       kv.catch(() => { kv = undefined; });
       return kv;
     };
+    this.dispatcher = new TaskDispatcher(pool, options.threads);
     this.executor = new Executor({
       options,
       store,
       cache: new ObjectCache(store, options.cacheMaxBytes),
-      pool,
+      dispatcher: this.dispatcher,
       modules: new ModuleFiles(join(options.dataDir, 'modules'), bucket),
       typeInfo: (name) => this.types.get(name),
       onFatal,
@@ -166,6 +169,7 @@ export class LambdaStoreWorker {
       shards: [...this.shardSubs.keys()].sort((a, b) => a - b),
       configVersion: Number(this.config?.version ?? 0),
       inflight: this.executor.stats.inflight,
+
       callsTotal: this.executor.stats.calls,
       pid: process.pid,
       threads: this.options.threads,

@@ -1,0 +1,201 @@
+/**
+ * The `lambdastore` command line. `run()` returns the exit code instead of exiting, so tests call it
+ * in-process: 0 ok, 1 the operation failed (`error CODE: message` on stderr), 2 usage error.
+ * `dev` and `start` live in their own modules, loaded only when used (they pull in the cluster
+ * launcher); the client commands load only @lambdastore/client.
+ */
+import { resolve } from 'node:path';
+import type { LambdaStoreClient } from '@lambdastore/client';
+import { LambdaStoreError } from '@lambdastore/proto';
+import { UsageError, VALUE_OPTIONS, allowOnly, intOption, parseArgs, parseJsonArg, stringOption, type ParsedArgs } from './args.js';
+import { resolveConnection } from './connection.js';
+import { formatStatus } from './status.js';
+
+export const USAGE = `usage: lambdastore <command> [options]
+
+Commands:
+  dev                                   start a local cluster (nats-server, coordinator, workers)
+  start                                 fresh dev cluster + example deploys + workload and checks
+  deploy <file.ts|file.js>              bundle a type module with esbuild and deploy it
+  create <Type> <id> [jsonArg...]       create an object (runs the type's init with the args)
+  invoke <Type> <id> <method> [jsonArg...] [--key K]
+                                        call a method; prints the result as JSON
+  status                                workers, shards (chain/epoch) and deployed types
+  help                                  this text
+(\`lambdastore dev --help\` and \`lambdastore start --help\` describe their own options.)
+
+Each jsonArg is parsed as JSON, or taken as a plain string when it is not JSON:
+  lambdastore invoke Account alice transfer '{"to":"bob","amount":5}'
+
+Options for deploy/create/invoke/status:
+  --nats <url>        NATS server (env LAMBDASTORE_NATS_URL; default: <data>/cluster.json of \`lambdastore dev\`)
+  --prefix <p>        subject prefix (env LAMBDASTORE_PREFIX; default lambdastore or cluster.json's)
+  --data <dir>        data folder of \`lambdastore dev\` (env LAMBDASTORE_DATA; default .lambdastore/dev)
+  --timeout-ms <n>    overall deadline of the operation, retries included (default 10000; deploy 30000)
+  --key <k>           invoke: idempotency key (calling again with the same key applies the call once)
+
+Exit codes: 0 ok, 1 failed (\`error CODE: message\` on stderr), 2 usage error.`;
+
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+const processIo: CliIo = {
+  stdout: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  stderr: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+const CONNECTION_OPTIONS = ['nats', 'prefix', 'data', 'timeout-ms', 'help'] as const;
+
+export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  // dev/start parse their own options: hand them everything but the command word.
+  const at = commandIndex(argv);
+  const word = at < 0 ? undefined : argv[at];
+  if (word === 'dev' || word === 'start') {
+    const rest = [...argv.slice(0, at), ...argv.slice(at + 1)];
+    if (word === 'dev') return (await import('./dev.js')).devCommand(rest);
+    return (await import('./start-job.js')).startCommand(rest);
+  }
+
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(argv);
+    if (args.command === undefined) {
+      if (args.options.has('help')) {
+        io.stdout(USAGE);
+        return 0;
+      }
+      throw new UsageError('no command given');
+    }
+  } catch (err) {
+    return usage(io, err);
+  }
+  if (args.command === 'help' || args.options.has('help')) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const command = COMMANDS[args.command];
+  if (!command) return usage(io, new UsageError(`unknown command ${JSON.stringify(args.command)}`));
+
+  let client: LambdaStoreClient | undefined;
+  try {
+    allowOnly(args, command.options);
+    const p = args.positionals;
+    if (p.length < command.min || p.length > command.max) throw new UsageError(`usage: lambdastore ${args.command} ${command.synopsis}`);
+    const timeoutMs = intOption(args, 'timeout-ms');
+    const conn = resolveConnection(
+      { nats: stringOption(args, 'nats'), prefix: stringOption(args, 'prefix'), data: stringOption(args, 'data') },
+      io.env ?? process.env,
+      io.cwd ?? process.cwd(),
+    );
+    const { connect } = await import('@lambdastore/client');
+    client = await connect({
+      servers: conn.natsUrl,
+      prefix: conn.prefix,
+      name: `lambdastore-cli ${args.command}`,
+      ...(timeoutMs !== undefined ? { callTimeoutMs: timeoutMs, deployTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs } : {}),
+    });
+    await command.run(client, args, io);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) return usage(io, err);
+    const e = err instanceof LambdaStoreError ? err : undefined;
+    io.stderr(`error ${e?.code ?? 'INTERNAL'}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  } finally {
+    await client?.close().catch(() => undefined);
+  }
+}
+
+interface Command {
+  synopsis: string;
+  min: number;
+  max: number;
+  options: readonly string[];
+  run(client: LambdaStoreClient, args: ParsedArgs, io: CliIo): Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  deploy: {
+    synopsis: '<file.ts|file.js>',
+    min: 1,
+    max: 1,
+    options: CONNECTION_OPTIONS,
+    async run(client, args, io) {
+      const file = resolve(io.cwd ?? process.cwd(), args.positionals[0]!);
+      const types = await client.deployFile(file);
+      for (const t of types) {
+        const methods = (t.methods ?? []).map((m) => (m.readonly ? `${m.name} (ro)` : m.name)).join(', ');
+        io.stdout(`deployed ${t.name} v${t.version}${t.moduleId ? ` (module ${t.moduleId})` : ''}: ${methods || 'no methods'}`);
+      }
+    },
+  },
+  create: {
+    synopsis: '<Type> <id> [jsonArg...]',
+    min: 2,
+    max: Infinity,
+    options: CONNECTION_OPTIONS,
+    async run(client, args, io) {
+      const [type, id, ...rest] = args.positionals as [string, string, ...string[]];
+      const result = await client.create(type, id, ...rest.map(parseJsonArg));
+      io.stderr(`created ${type} ${id}`);
+      if (result !== undefined) io.stdout(formatResult(result));
+    },
+  },
+  invoke: {
+    synopsis: '<Type> <id> <method> [jsonArg...] [--key K] [--timeout-ms N]',
+    min: 3,
+    max: Infinity,
+    options: [...CONNECTION_OPTIONS, 'key'],
+    async run(client, args, io) {
+      const [type, id, method, ...rest] = args.positionals as [string, string, string, ...string[]];
+      const key = stringOption(args, 'key');
+      const timeoutMs = intOption(args, 'timeout-ms');
+      const result = await client.invoke(type, id, method, rest.map(parseJsonArg), {
+        ...(key !== undefined ? { idempotencyKey: key } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      });
+      io.stdout(formatResult(result));
+    },
+  },
+  status: {
+    synopsis: '',
+    min: 0,
+    max: 0,
+    options: CONNECTION_OPTIONS,
+    async run(client, _args, io) {
+      io.stdout(formatStatus(await client.config()));
+    },
+  },
+};
+
+/** A result as one line of JSON; bytes as {"$bytes": base64} (the JSON ingress's form). */
+export function formatResult(value: unknown): string {
+  if (value === undefined) return 'null';
+  // Look at the holder's raw value: a Buffer's toJSON has already run by the time `v` arrives.
+  return (
+    JSON.stringify(value, function (this: Record<string, unknown>, k: string, v: unknown) {
+      const raw = this[k];
+      return raw instanceof Uint8Array ? { $bytes: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') } : v;
+    }) ?? 'null'
+  );
+}
+
+/** Index of the command word: the first token that is neither an option nor an option's value. */
+export function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return i + 1 < argv.length ? i + 1 : -1;
+    if (!a.startsWith('-')) return i;
+    if (a.startsWith('--') && !a.includes('=') && VALUE_OPTIONS.has(a.slice(2))) i++;
+  }
+  return -1;
+}
+
+function usage(io: CliIo, err: unknown): number {
+  io.stderr(`lambdastore: ${err instanceof Error ? err.message : String(err)}\n(see \`lambdastore help\`)`);
+  return 2;
+}
