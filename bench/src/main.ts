@@ -1,0 +1,159 @@
+/**
+ * npm run bench [-- --quick] [--objects N] [--duration-s S] [--concurrency C] [--repeats R]
+ *
+ * Runs, side by side in one run on one machine: the raw NATS request/reply floor (an echo
+ * responder in its own process) and LambdaStore's micro workload (the paper's: objects of 100
+ * entries x 1 KiB, each call reads or writes 5 random entries) at 0/50/100 % writes through the
+ * client, then low-load latency one call at a time. Repetitions are interleaved and medians
+ * reported. Writes docs/BENCHMARKS.md.
+ */
+import { spawn } from 'node:child_process';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { connect } from '@lambdastore/client';
+import { startDevCluster, runClosedLoop, forEachLimited, type LoadResult } from '@lambdastore/cli';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..', '..');
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    objects: { type: 'string' },
+    'duration-s': { type: 'string' },
+    concurrency: { type: 'string', default: '64' },
+    repeats: { type: 'string' },
+    out: { type: 'string', default: join(repo, 'docs', 'BENCHMARKS.md') },
+  },
+});
+const quick = values.quick!;
+const objects = Number(values.objects ?? (quick ? 200 : 1000));
+const durationMs = 1000 * Number(values['duration-s'] ?? (quick ? 3 : 10));
+const concurrency = Number(values.concurrency);
+const repeats = Number(values.repeats ?? (quick ? 1 : 3));
+const ENTRIES = 100;
+const OPS = 5;
+
+const log = (s: string) => process.stdout.write(s + '\n');
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN; };
+const spread = (xs: number[]) => (xs.length > 1 ? `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}` : '');
+
+function pick5(): number[] {
+  const keys = new Set<number>();
+  while (keys.size < OPS) keys.add(Math.floor(Math.random() * ENTRIES));
+  return [...keys];
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'ls-bench-'));
+  log(`bench: ${quick ? 'quick' : 'full'} run, ${objects} objects, ${durationMs / 1000}s per measurement, ${concurrency} in flight, ${repeats} repeat(s)`);
+  const cluster = await startDevCluster({ workers: 3, dataDir: join(dir, 'cluster'), log: (l) => log(`  ${l}`) });
+  const echo = spawn(process.execPath, [join(here, 'echo.js'), cluster.natsUrl, 'bench.echo'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      echo.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('echo ready')) resolve(); });
+      echo.once('exit', (c) => reject(new Error(`echo responder exited (${c})`)));
+    });
+    const client = await connect({ servers: cluster.natsUrl });
+    const nc = await natsConnect({ servers: cluster.natsUrl });
+    await client.deployFile(join(repo, 'examples', 'micro', 'micro.ts'));
+    log(`creating ${objects} Micro objects (${ENTRIES} entries x 1 KiB)...`);
+    await forEachLimited(Array.from({ length: objects }, (_, i) => i), 32, async (i) => {
+      await client.create('Micro', `m${i}`, ENTRIES, 1024);
+    });
+    const payload = new Uint8Array(128);
+    const floorCall = () => nc.request('bench.echo', payload, { timeout: 10_000 });
+    const microCall = (writeShare: number) => () => {
+      const id = `m${Math.floor(Math.random() * objects)}`;
+      return Math.random() < writeShare
+        ? client.invoke('Micro', id, 'write', [pick5(), Math.floor(Math.random() * 1e9)])
+        : client.invoke('Micro', id, 'read', [pick5()]);
+    };
+    const workloads: Array<{ name: string; call: () => Promise<unknown> }> = [
+      { name: 'raw NATS request/reply (floor)', call: floorCall },
+      { name: 'micro, 0% writes', call: microCall(0) },
+      { name: 'micro, 50% writes', call: microCall(0.5) },
+      { name: 'micro, 100% writes', call: microCall(1) },
+    ];
+    // warm-up
+    for (const w of workloads) await runClosedLoop({ concurrency, durationMs: 1000, call: () => w.call() });
+    const results = new Map<string, LoadResult[]>(workloads.map((w) => [w.name, []]));
+    for (let r = 0; r < repeats; r++) {
+      for (const w of workloads) {
+        const res = await runClosedLoop({ concurrency, durationMs, call: () => w.call() });
+        results.get(w.name)!.push(res);
+        log(`  [${r + 1}/${repeats}] ${w.name}: ${Math.round(res.callsPerSec)} calls/s, p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, errors ${res.errors}`);
+      }
+    }
+    // low load: one call at a time
+    const lowLoad = new Map<string, LoadResult>();
+    for (const w of [workloads[0]!, workloads[1]!, workloads[3]!]) {
+      const res = await runClosedLoop({ concurrency: 1, durationMs: Math.min(durationMs, 5000), call: () => w.call() });
+      lowLoad.set(w.name, res);
+      log(`  one at a time, ${w.name}: p50 ${res.p50Ms.toFixed(3)} ms, p99 ${res.p99Ms.toFixed(3)} ms`);
+    }
+    await client.close();
+    await nc.close();
+    await writeReport(results, lowLoad);
+  } finally {
+    echo.kill('SIGTERM');
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>): Promise<void> {
+  const floorName = 'raw NATS request/reply (floor)';
+  const floor = median(results.get(floorName)!.map((r) => r.callsPerSec));
+  const rows = [...results].map(([name, rs]) => {
+    const cps = median(rs.map((r) => r.callsPerSec));
+    const errors = rs.reduce((a, r) => a + r.errors, 0);
+    return `| ${name} | ${Math.round(cps).toLocaleString('en-US')} | ${spread(rs.map((r) => r.callsPerSec))} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} | ${errors} | ${(cps / floor).toFixed(2)} |`;
+  });
+  const low = [...lowLoad].map(([name, r]) => `| ${name} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${r.calls} |`);
+  const text = `# Benchmarks
+
+Written by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}. Machine: ${cpus().length} cores
+(${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB memory, Node.js ${process.version}. Everything runs
+on this one machine: nats-server, the coordinator, 3 worker processes (one replica per shard, 16
+shards, LevelDB with fsync'd group commits), the load generator and the echo responder. The machine
+is shared and noisy: read the ratios, measured side by side in one run, rather than the absolutes.
+
+## Throughput (closed loop, ${concurrency} calls in flight, ${durationMs / 1000} s per run, median of ${repeats} interleaved run(s))
+
+Micro workload as in the paper: ${objects.toLocaleString('en-US')} objects of ${ENTRIES} entries x 1 KiB; each call
+reads or writes ${OPS} random entries of one uniformly chosen object through the TypeScript client.
+The floor is a NATS request/reply of 128 bytes to an echo responder in another process: the least
+a remote call can cost here.
+
+| workload | calls/s | spread | p50 ms | p99 ms | errors | ratio to floor |
+|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+## Latency at low load (one call at a time)
+
+| workload | p50 ms | p99 ms | calls |
+|---|---|---|---|
+${low.join('\n')}
+
+## Reading these numbers
+
+- A LambdaStore call is two NATS hops (client -> worker -> client, like the floor) plus decoding,
+  one hop into a method thread and back, and for writes an fsync'd commit (grouped across
+  concurrent calls). On 2 cores the load generator, nats-server and 3 workers share the CPU, so
+  the ratio to the floor is the figure to watch.
+- The paper's prototype reached 123,761 read-only calls/s on a multi-node cluster; its ratios
+  between write shares (read-only ~4x 25 % writes, ~17x 100 % writes) are the shape to compare.
+`;
+  await writeFile(values.out!, text);
+  log(`wrote ${values.out}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});
