@@ -106,7 +106,9 @@ describe('bad input', function () {
     expect(await codeOf(t.client.deploy('module.exports = { ', 'broken.js'))).to.equal('DEPLOY_INVALID');
     expect(await codeOf(t.client.deploy('module.exports = { x: 1 };', 'empty.js'))).to.equal('DEPLOY_INVALID');
     expect(await codeOf(t.client.deploy('for(;;){}', 'loop.js'))).to.equal('DEPLOY_INVALID');
-    expect(await get()).to.equal(1);
+    // the deployed version is untouched and keeps serving
+    await t.client.create('Counter', 'after-bad-deploys', 5);
+    expect(await t.client.invoke('Counter', 'after-bad-deploys', 'add', [1])).to.equal(6);
   });
 });
 

@@ -45,7 +45,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   if (!bin) throw new Error('nats-server not found: install it (Debian: apt-get install -y nats-server) or run `npm run setup`');
   const ownStore = opts.storeDir === undefined;
   const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'lambdastore-nats-')));
-  const args = ['-a', '127.0.0.1', '-p', String(opts.port ?? -1), '-js', '-sd', storeDir, ...(opts.args ?? [])];
+  const args = ['-a', '127.0.0.1', '-p', String(opts.port ? opts.port : -1), '-js', '-sd', storeDir, ...(opts.args ?? [])];
   const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const onData = (d: Buffer) => {

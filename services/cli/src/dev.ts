@@ -1,0 +1,149 @@
+/**
+ * `lambdastore dev`: a complete local cluster (nats-server with JetStream, coordinator, N workers)
+ * in one command; stays up until Ctrl-C.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startDevCluster, type DevCluster } from './dev-cluster.js';
+
+export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N]
+
+Starts nats-server (JetStream), the coordinator and N workers on this machine, prints how to reach
+them, and runs until Ctrl-C. Data (and logs, in <data>/logs) survive a restart on the same --data.`;
+
+/** Parses an integer option; throws a usage error naming the option. */
+export function intOption(name: string, value: string | undefined, dflt: number, min: number, max: number): number {
+  if (value === undefined) return dflt;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export const DEFAULT_DEV_DATA = '.lambdastore/dev';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Resolves when SIGINT or SIGTERM arrives (listeners removed afterwards). */
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((res) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      res(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** How to use a running cluster: the CLI and plain NATS (JSON ingress). */
+export function usageBanner(cluster: Pick<DevCluster, 'natsUrl' | 'prefix' | 'dataDir'>, opts: { deployed?: boolean } = {}): string {
+  const { natsUrl, prefix, dataDir } = cluster;
+  // The CLI finds the cluster through <data>/cluster.json (default .lambdastore/dev under the cwd).
+  const where = resolve(DEFAULT_DEV_DATA) === dataDir ? '' : ` --data ${dataDir}`;
+  const lines = [
+    `NATS:    ${natsUrl}   (subject prefix "${prefix}")`,
+    `Data:    ${dataDir}   (logs in ${dataDir}/logs)`,
+    '',
+    'With the CLI (another terminal, in this folder):',
+  ];
+  if (!opts.deployed) lines.push(`  npx lambdastore deploy examples/bank/account.ts${where}`);
+  lines.push(
+    `  npx lambdastore create Account alice 100${where}`,
+    `  npx lambdastore invoke Account alice deposit 25${where}`,
+    `  npx lambdastore invoke Account alice balance${where}`,
+    `  npx lambdastore status${where}`,
+    `  (from elsewhere: --nats ${natsUrl}${prefix === 'lambdastore' ? '' : ` --prefix ${prefix}`}, or LAMBDASTORE_NATS_URL=${natsUrl})`,
+    '',
+    'With plain NATS (JSON ingress; any NATS client, e.g. the `nats` CLI):',
+    `  nats --server ${natsUrl} req ${prefix}.invoke -H 'Content-Type:application/json' \\`,
+    `    '{"type":"Account","id":"alice","method":"deposit","args":[25],"idempotencyKey":"k-1"}'`,
+    `  -> {"ok":true,"result":150}     create: {"type":"Account","id":"bob","create":true,"args":[10]}`,
+    '',
+    'From TypeScript:',
+    `  const client = await connect({ servers: '${natsUrl}'${prefix === 'lambdastore' ? '' : `, prefix: '${prefix}'`} })`,
+    `  await client.invoke('Account', 'alice', 'deposit', [25])`,
+  );
+  return lines.join('\n');
+}
+
+export async function devCommand(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        workers: { type: 'string' },
+        data: { type: 'string' },
+        prefix: { type: 'string' },
+        'nats-port': { type: 'string' },
+        threads: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${DEV_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(DEV_USAGE);
+    return 0;
+  }
+  let workers: number, natsPort: number, threads: number | undefined;
+  try {
+    workers = intOption('workers', values.workers as string | undefined, 3, 1, 64);
+    natsPort = intOption('nats-port', values['nats-port'] as string | undefined, 0, 0, 65535);
+    threads = values.threads === undefined ? undefined : intOption('threads', values.threads as string, 0, 1, 256);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${DEV_USAGE}`);
+    return 2;
+  }
+  const dataDir = resolve((values.data as string | undefined) ?? DEFAULT_DEV_DATA);
+  const prefix = (values.prefix as string | undefined) ?? 'lambdastore';
+
+  // A Ctrl-C during start-up must still stop what was started: remember it and stop once started.
+  let signalled: NodeJS.Signals | undefined;
+  const early = (sig: NodeJS.Signals) => {
+    signalled = sig;
+  };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  let cluster: DevCluster;
+  try {
+    cluster = await startDevCluster({
+      workers,
+      dataDir,
+      prefix,
+      natsPort,
+      ...(threads !== undefined ? { threads } : {}),
+      log: (line) => console.log(`[dev] ${line}`),
+    });
+  } catch (err) {
+    console.error(`lambdastore dev: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
+  }
+  if (!signalled) {
+    console.log('');
+    console.log(`LambdaStore dev cluster is up: ${workers} worker${workers === 1 ? '' : 's'} + coordinator.`);
+    console.log(usageBanner(cluster));
+    console.log('');
+    console.log('Press Ctrl-C to stop.');
+    signalled = await waitForSignal();
+  }
+  console.log(`\n[dev] ${signalled}: stopping the cluster`);
+  try {
+    await cluster.stop();
+  } catch (err) {
+    console.error(`lambdastore dev: ${(err as Error).message}`);
+    return 1;
+  }
+  console.log('[dev] stopped');
+  return 0;
+}
