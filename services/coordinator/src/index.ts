@@ -3,4 +3,4 @@
  * line. Importing this has no side effects; the process entry is `main.ts`.
  */
 export { parseServiceArgs, UsageError, USAGE, type ServiceArgs } from './args.js';
-export { startOtel, otelRequested, OTEL_ENV_VARS } from './otel.js';
+export { startOtel, otelRequested, OTEL_ENV_VARS } from '@lambdastore/telemetry';

@@ -7,7 +7,7 @@
  * the coordinator and its NATS client are loaded, so those are imported dynamically below.
  */
 import { USAGE, UsageError, parseServiceArgs } from './args.js';
-import { startOtel } from './otel.js';
+import { startOtel } from '@lambdastore/telemetry';
 
 /** How long a clean stop may take before the process gives up and exits with 1. */
 const STOP_TIMEOUT_MS = 10_000;

@@ -5,7 +5,7 @@
  * Prints `worker <id> ready` once it has joined; SIGINT/SIGTERM stop it cleanly (exit 0).
  */
 import { parseArgs } from 'node:util';
-import { startTelemetry } from './otel.js';
+import { startOtel } from '@lambdastore/telemetry';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     console.error('usage: worker --nats <url> --data <dir> [--id <workerId>] [--prefix lambdastore] [--threads N]');
     process.exit(2);
   }
-  const stopTelemetry = await startTelemetry('lambdastore-worker');
+  const stopTelemetry = await startOtel('lambdastore-worker');
   const { LambdaStoreWorker } = await import('@lambdastore/worker');
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const worker = await LambdaStoreWorker.start({

@@ -1,14 +1,15 @@
 /**
- * OpenTelemetry bootstrap. The SDK is started only when the environment asks for export (one of the
- * standard OTEL_* variables below), so a plain run loads none of it. It must start before the
- * coordinator is imported, so tracers obtained at module load bind to the real provider.
+ * OpenTelemetry bootstrap for LambdaStore processes (worker, coordinator, CLI). The Node SDK is
+ * started only when the environment asks for export through one of the standard OTEL_* variables
+ * below, so a plain run loads none of it, opens no connection and pays only the no-op API's cost.
+ * Start it before importing the code that creates tracers.
  */
 
-/** Variables whose presence turns tracing export on. */
+/** Variables whose presence (other than "none") turns export on. */
 export const OTEL_ENV_VARS = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] as const;
 
 export function otelRequested(env: NodeJS.ProcessEnv = process.env): boolean {
-  return OTEL_ENV_VARS.some((k) => (env[k] ?? '') !== '');
+  return OTEL_ENV_VARS.some((k) => (env[k] ?? '') !== '' && env[k] !== 'none');
 }
 
 /** Starts NodeSDK when requested; returns its shutdown (a no-op when it was not started). */
@@ -22,7 +23,7 @@ export async function startOtel(serviceName: string, env: NodeJS.ProcessEnv = pr
     try {
       await sdk.shutdown();
     } catch (err) {
-      console.error(`[coordinator] OpenTelemetry shutdown failed: ${(err as Error).message}`);
+      console.error(`[${serviceName}] OpenTelemetry shutdown failed: ${(err as Error).message}`);
     }
   };
 }
