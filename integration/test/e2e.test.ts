@@ -143,4 +143,14 @@ describe('walking skeleton, end to end', function () {
     expect(new Set([...same, again])).to.deep.equal(new Set([1]));
     expect(await t.client.invoke('Counter', 'once', 'log')).to.deep.equal(['x']);
   });
+
+  it('exports no traces when no OTEL_* variable is set', async () => {
+    // Every test above made spans on the workers' no-op tracer; none may have been printed or sent.
+    const { readFile } = await import('node:fs/promises');
+    for (const w of t.cluster.workers) {
+      const log = await readFile(w.logFile, 'utf8');
+      expect(log, w.name).to.not.match(/traceId/);
+    }
+    for (const k of Object.keys(process.env)) expect(k.startsWith('OTEL_'), `test environment sets ${k}`).to.equal(false);
+  });
 });
