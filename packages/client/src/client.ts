@@ -14,7 +14,6 @@ import {
   type Msg,
   type MsgHdrs,
   type NatsConnection,
-  type RequestOptions,
   type Subscription,
 } from '@nats-io/transport-node';
 import { SpanKind, SpanStatusCode, TraceFlags, context, trace, type Span } from '@opentelemetry/api';
@@ -31,6 +30,7 @@ import {
   type Subjects,
 } from '@lambdastore/proto';
 import { isTypeDef, type InitArgs, type ObjectProxy, type TypeDef } from '@lambdastore/sdk';
+import { ReplyMux } from './mux.js';
 import { DEFAULT_BACKOFF, nextDelayMs, type BackoffOptions } from './backoff.js';
 import { abortedError, closedError, isNoResponders, malformedReply, transportError } from './errors.js';
 import { checkIdempotencyKey, newIdempotencyKey } from './keys.js';
@@ -107,6 +107,7 @@ export async function connect(opts: ClientOptions): Promise<LambdaStoreClient> {
 export class LambdaStoreClient {
   readonly subjects: Subjects;
   private readonly nc: NatsConnection;
+  private readonly mux: ReplyMux;
   private readonly routing = new RoutingTable();
   private readonly requestTimeoutMs: number;
   private readonly maxAttempts: number;
@@ -121,6 +122,7 @@ export class LambdaStoreClient {
   /** Use `connect()`; this constructor takes an open connection and does no I/O. */
   constructor(nc: NatsConnection, opts: Omit<ClientOptions, 'servers'> & { servers?: ClientOptions['servers'] } = {}) {
     this.nc = nc;
+    this.mux = new ReplyMux(nc);
     this.subjects = subjects(opts.prefix ?? DEFAULTS.prefix);
     this.requestTimeoutMs = positive(opts.requestTimeoutMs, DEFAULTS.requestTimeoutMs, 'requestTimeoutMs');
     this.maxAttempts = Math.floor(positive(opts.maxAttempts, DEFAULTS.maxAttempts, 'maxAttempts'));
@@ -245,6 +247,7 @@ export class LambdaStoreClient {
     if (this.closed) return;
     this.closed = true;
     this.configSub?.unsubscribe();
+    this.mux.close(closedError());
     if (!this.nc.isClosed()) await this.nc.close();
   }
 
@@ -258,6 +261,7 @@ export class LambdaStoreClient {
     this.assertOpen();
     const idProblem = checkObjectId(id);
     if (idProblem) throw new LambdaStoreError('INVALID_ARGUMENT', idProblem);
+    const generatedKey = opts?.idempotencyKey === undefined;
     const key = opts?.idempotencyKey ?? newIdempotencyKey();
     if (opts?.idempotencyKey !== undefined) {
       const keyProblem = checkIdempotencyKey(key);
@@ -292,7 +296,7 @@ export class LambdaStoreClient {
       create,
     });
     try {
-      const value = await this.attempts(req, Date.now() + timeoutMs, hdrs, signal, span);
+      const value = await this.attempts(req, Date.now() + timeoutMs, hdrs, signal, span, generatedKey);
       span.end();
       return value;
     } catch (err) {
@@ -305,7 +309,7 @@ export class LambdaStoreClient {
     }
   }
 
-  private async attempts(req: lambdastore.InvokeRequest, deadline: number, hdrs: MsgHdrs | undefined, signal: AbortSignal | undefined, span: Span): Promise<unknown> {
+  private async attempts(req: lambdastore.InvokeRequest, deadline: number, hdrs: MsgHdrs | undefined, signal: AbortSignal | undefined, span: Span, generatedKey: boolean): Promise<unknown> {
     const type = req.target!.type!;
     const id = req.target!.id!;
     let lastErr: LambdaStoreError | undefined;
@@ -323,6 +327,7 @@ export class LambdaStoreClient {
         const subject = ingress ? this.subjects.invoke : this.subjects.shardInvoke(route.shard);
         if (ingress) this.backgroundRefresh();
         req.attempt = attempt;
+        req.freshKey = generatedKey && attempt === 1;
         req.configVersion = route.configVersion;
         req.timeoutMs = Math.ceil(remaining);
         const data = lambdastore.InvokeRequest.encode(req).finish();
@@ -375,8 +380,7 @@ export class LambdaStoreClient {
   }
 
   private request(subject: string, data: Uint8Array, timeout: number, hdrs: MsgHdrs | undefined, signal: AbortSignal | undefined): Promise<Msg> {
-    const ropts: RequestOptions = hdrs ? { timeout, headers: hdrs } : { timeout };
-    const p = this.nc.request(subject, data, ropts);
+    const p = this.mux.request(subject, data, timeout, hdrs);
     return signal ? raceAbort(p, signal) : p;
   }
 

@@ -4,6 +4,7 @@
  */
 import { ClosedConnectionError, DrainingConnectionError, InvalidArgumentError, RequestError, TimeoutError } from '@nats-io/transport-node';
 import { LambdaStoreError } from '@lambdastore/proto';
+import { NoRespondersReply, ReplyTimeout } from './mux.js';
 
 export { LambdaStoreError };
 
@@ -18,7 +19,7 @@ export interface RequestTarget {
 }
 
 export function isNoResponders(err: unknown): boolean {
-  return err instanceof RequestError && err.isNoResponders();
+  return err instanceof NoRespondersReply || (err instanceof RequestError && err.isNoResponders());
 }
 
 /** Map an exception thrown by `nc.request` to a LambdaStoreError. */
@@ -31,7 +32,7 @@ export function transportError(err: unknown, t: RequestTarget): LambdaStoreError
       ? new LambdaStoreError('SHARD_UNAVAILABLE', `the worker of ${t.subject} is not answering`, { cause: err })
       : new LambdaStoreError('NO_WORKERS', `no worker serves ${t.subject} yet`, { cause: err });
   }
-  if (err instanceof TimeoutError) {
+  if (err instanceof TimeoutError || err instanceof ReplyTimeout) {
     if (t.kind === 'admin') return new LambdaStoreError('COORDINATOR_UNAVAILABLE', `no coordinator answered on ${t.subject} within ${t.timeoutMs} ms`, { cause: err });
     return new LambdaStoreError('TIMEOUT', `no reply on ${t.subject} within ${t.timeoutMs} ms`, { cause: err });
   }

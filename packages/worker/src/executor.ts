@@ -23,7 +23,7 @@ import {
 } from '@lambdastore/proto';
 import type { Store, CommitRecord } from '@lambdastore/storage';
 import { LockTable, commitOcc, retryBackoffMs } from '@lambdastore/txn';
-import { ObjectCache, objectCacheKey, type CachedObject } from './objects.js';
+import { ObjectCache, objectCacheKey, newCachedObject, type CachedObject } from './objects.js';
 import type { ModuleFiles } from './modules.js';
 import type { TaskDispatcher } from './dispatch.js';
 import type { ResolvedWorkerOptions } from './options.js';
@@ -110,7 +110,8 @@ export class Executor {
     const running = this.inflightByKey.get(dedupKey);
     if (running) return running;
     const p = (async () => {
-      const stored = await this.d.store.getDedup(ref, key);
+      // A key minted for this very send cannot be stored yet: skip the read (it costs a LevelDB get).
+      const stored = req.freshKey ? undefined : await this.d.store.getDedup(ref, key);
       if (stored) return { response: lambdastore.InvokeResponse.decode(stored.response), bytes: stored.response };
       return this.run(call, key);
     })();
@@ -191,7 +192,7 @@ export class Executor {
       let target = obj;
       if (call.create) {
         if (this.d.cache.peek(call.objKey)) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
-        target = { ref: call.ref, key: call.objKey, version: 0, createdAtMs: Date.now(), entries: new Map(), bytes: 0, packed: undefined, durable: undefined };
+        target = newCachedObject(call.ref, call.objKey);
         this.d.cache.insert(target);
       }
       const t = target!;
@@ -241,8 +242,10 @@ export class Executor {
       create: call.create,
       maxValueBytes: this.d.options.maxValueBytes,
     };
-    if (snapshot) task.snapshot = snapshot;
-    else if (obj === undefined) task.snapshot = EMPTY_SNAPSHOT;
+    if (snapshot) {
+      task.snapshot = snapshot.base;
+      if (snapshot.overlay) task.overlay = snapshot.overlay;
+    } else if (obj === undefined) task.snapshot = EMPTY_SNAPSHOT;
     const transferList: TransferListItem[] = [];
     let readPort: MessagePort | undefined;
     if (!task.snapshot && obj) {
@@ -257,7 +260,7 @@ export class Executor {
     });
     if (span.isRecording()) task.trace = traceCarrier(trace.setSpan(context.active(), span));
     try {
-      const r = await this.d.dispatcher.run<ExecResult>(task, call.timeoutMs, transferList);
+      const r = await this.d.dispatcher.run(task, call.timeoutMs, transferList);
       if (r.value) return r.value;
       if (r.timedOut) {
         this.stats.timeouts++;

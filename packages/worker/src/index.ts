@@ -1,3 +1,3 @@
 export { LambdaStoreWorker } from './worker.js';
 export { DEFAULTS as WORKER_DEFAULTS, type WorkerOptions, type ResolvedWorkerOptions } from './options.js';
-export { packEntries, indexSnapshot } from './snapshot.js';
+export { packEntries, PackedEntries } from './snapshot.js';

@@ -14,13 +14,34 @@ export interface CachedObject {
   createdAtMs: number;
   entries: Map<string, Uint8Array>;
   bytes: number;
-  /** Packed entries for shipping; rebuilt lazily after a change. */
+  /** Packed entries for shipping (the base), built lazily. */
   packed: SharedArrayBuffer | undefined;
+  /** Changes since `packed` was built (null = deleted), and their packed form. */
+  overlay: Map<string, Uint8Array | null>;
+  overlayBytes: number;
+  packedOverlay: SharedArrayBuffer | undefined;
   /** Resolves when the latest commit to this object is durable. */
   durable: Promise<void> | undefined;
 }
 
+/** Overlays below this size never force a repack, whatever the object's size. */
+const OVERLAY_MIN_BYTES = 4096;
+
+const EMPTY_PACKING = { packed: undefined, overlayBytes: 0, packedOverlay: undefined } as const;
+
+function resetPacking(obj: CachedObject): void {
+  obj.packed = undefined;
+  obj.packedOverlay = undefined;
+  obj.overlay.clear();
+  obj.overlayBytes = 0;
+}
+
 export const objectCacheKey = (ref: ObjectKey): string => ref.type + '\u0000' + ref.id;
+
+/** A new, empty object (a create), before its commit. */
+export function newCachedObject(ref: ObjectKey, key: string): CachedObject {
+  return { ref: { type: ref.type, id: ref.id }, key, version: 0, createdAtMs: Date.now(), entries: new Map(), bytes: 0, ...EMPTY_PACKING, overlay: new Map(), durable: undefined };
+}
 
 export class ObjectCache {
   private readonly objects = new Map<string, CachedObject>();
@@ -66,7 +87,8 @@ export class ObjectCache {
       createdAtMs: stored.meta.createdAtMs,
       entries: stored.entries,
       bytes,
-      packed: undefined,
+      ...EMPTY_PACKING,
+      overlay: new Map(),
       durable: undefined,
     };
     this.insert(obj);
@@ -95,14 +117,25 @@ export class ObjectCache {
     obj.version = newVersion;
     obj.bytes += delta;
     this.totalBytes += delta;
-    obj.packed = undefined;
+    if (!obj.packed) return;
+    // Keep the base and ship the changes beside it, until they outgrow a quarter of the object.
+    for (const [k, v] of writes) {
+      obj.overlay.set(k, v);
+      obj.overlayBytes += k.length + (v ? v.length : 0);
+    }
+    obj.packedOverlay = undefined;
+    if (obj.overlayBytes > OVERLAY_MIN_BYTES + obj.bytes / 4) resetPacking(obj);
   }
 
-  /** Packed entries for a task, or undefined when the object is too large to ship. */
-  snapshot(obj: CachedObject, shipMaxBytes: number): SharedArrayBuffer | undefined {
+  /** Packed state for a task: base and changes since; undefined when too large to ship. */
+  snapshot(obj: CachedObject, shipMaxBytes: number): { base: SharedArrayBuffer; overlay: SharedArrayBuffer | undefined } | undefined {
     if (obj.bytes > shipMaxBytes) return undefined;
-    if (!obj.packed) obj.packed = packEntries(sortedEntries(obj.entries));
-    return obj.packed;
+    if (!obj.packed) {
+      resetPacking(obj);
+      obj.packed = packEntries(obj.entries);
+    }
+    if (obj.overlay.size > 0 && !obj.packedOverlay) obj.packedOverlay = packEntries(obj.overlay);
+    return { base: obj.packed, overlay: obj.overlay.size > 0 ? obj.packedOverlay : undefined };
   }
 
   private evict(): void {
@@ -119,19 +152,4 @@ export class ObjectCache {
   get size(): number {
     return this.objects.size;
   }
-}
-
-/** Entries in key order (LevelDB order), so scans over a snapshot come out sorted. */
-function sortedEntries(entries: Map<string, Uint8Array>): Map<string, Uint8Array> {
-  let prev: string | undefined;
-  let sorted = true;
-  for (const k of entries.keys()) {
-    if (prev !== undefined && k < prev) { sorted = false; break; }
-    prev = k;
-  }
-  if (sorted) return entries;
-  const out = new Map([...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
-  entries.clear();
-  for (const [k, v] of out) entries.set(k, v);
-  return entries;
 }

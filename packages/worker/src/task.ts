@@ -14,6 +14,8 @@ export interface ExecTask {
   readonly: boolean;
   /** Packed entries of the object (see snapshot.ts); absent for objects too large to ship. */
   snapshot?: SharedArrayBuffer;
+  /** Changes since `snapshot` was packed, same layout; value length 0 = deleted. Read first. */
+  overlay?: SharedArrayBuffer;
   /** Answers reads when there is no snapshot: post {key} or {scan}, receive values. */
   port?: MessagePort;
   /** A create: the object is new and empty, and a missing `init` is not an error. */
@@ -35,6 +37,14 @@ export interface ExecResult {
   /** Entry writes, values encoded with their tag byte; null deletes. In write order, last wins. */
   writes?: Array<[string, Uint8Array | null]>;
   error?: ExecError;
+}
+
+/** One Piscina task: calls run one after another; `progress` says which runs and since when. */
+export interface ThreadBatch {
+  tasks: ExecTask[];
+  /** Int32Array(2): [index of the running call + 1, its start in ms after baseMs]. */
+  progress: SharedArrayBuffer;
+  baseMs: number;
 }
 
 /** On-demand read protocol over `ExecTask.port` (large objects only). */

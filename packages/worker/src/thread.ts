@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { loadModule, type LoadedModule } from '@lambdastore/sdk/runtime';
 import { ENCODING, APP_CODE_PATTERN, isSystemCode } from '@lambdastore/proto';
-import { indexSnapshot } from './snapshot.js';
-import type { ExecResult, ExecTask, PortReply } from './task.js';
+import { PackedEntries } from './snapshot.js';
+import type { ExecResult, ExecTask, PortReply, ThreadBatch } from './task.js';
 
 const modules = new Map<string, Promise<LoadedModule>>();
 const TAG_JSON = 1;
@@ -27,7 +27,19 @@ function moduleFor(task: ExecTask): Promise<LoadedModule> {
 
 const failure = (code: string, message: string): ExecResult => ({ ok: false, error: { code, message } });
 
-export default async function execute(task: ExecTask): Promise<ExecResult> {
+/** The Piscina entry: runs a batch of calls in order, reporting progress for their time limits. */
+export default async function runBatch(batch: ThreadBatch): Promise<ExecResult[]> {
+  const progress = new Int32Array(batch.progress);
+  const results: ExecResult[] = [];
+  for (let i = 0; i < batch.tasks.length; i++) {
+    progress[1] = Date.now() - batch.baseMs;
+    Atomics.store(progress, 0, i + 1);
+    results.push(await execute(batch.tasks[i]!));
+  }
+  return results;
+}
+
+export async function execute(task: ExecTask): Promise<ExecResult> {
   let mod: LoadedModule;
   try {
     mod = await moduleFor(task);
@@ -42,8 +54,8 @@ export default async function execute(task: ExecTask): Promise<ExecResult> {
   }
 
   const writes = new Map<string, Uint8Array | null>();
-  const index = task.snapshot ? indexSnapshot(task.snapshot) : undefined;
-  const snapshotBytes = task.snapshot ? new Uint8Array(task.snapshot) : undefined;
+  const base = task.snapshot ? new PackedEntries(task.snapshot) : undefined;
+  const overlay = task.overlay ? new PackedEntries(task.overlay) : undefined;
   const fetched = new Map<string, Uint8Array | null>();
   const port = task.port;
   let seq = 0;
@@ -59,10 +71,9 @@ export default async function execute(task: ExecTask): Promise<ExecResult> {
   /** The stored value (tag + payload) as this call sees it, or null when absent; undefined = must fetch. */
   const local = (key: string): Uint8Array | null | undefined => {
     if (writes.has(key)) return writes.get(key)!;
-    if (index) {
-      const at = index.get(key);
-      return at ? snapshotBytes!.subarray(at[0], at[0] + at[1]) : null;
-    }
+    const changed = overlay?.get(key);
+    if (changed !== undefined) return changed;
+    if (base) return base.get(key) ?? null;
     return fetched.has(key) ? fetched.get(key)! : undefined;
   };
 
@@ -125,7 +136,13 @@ export default async function execute(task: ExecTask): Promise<ExecResult> {
         if (limit > 0) sorted = sorted.slice(0, limit);
         cb(sorted.join('\u0000'));
       };
-      if (index) { finish(index.keys()); return; }
+      if (base) {
+        const keys = new Set<string>();
+        for (const [k] of base.keys()) keys.add(k);
+        if (overlay) for (const [k, deleted] of overlay.keys()) { if (deleted) keys.delete(k); else keys.add(k); }
+        finish(keys);
+        return;
+      }
       ask({ scan: prefix }).then((r) => {
         if (r.error) return cb('', 'INTERNAL', r.error);
         finish(r.keys ?? []);

@@ -191,6 +191,13 @@ export class LambdaStoreWorker {
           throw new LambdaStoreError('PAYLOAD_TOO_LARGE', `request is ${msg.data.length} bytes; the limit is ${this.options.maxRequestBytes}`);
         }
         const req = json ? jsonToInvokeRequest(msg.data) : decodeInvokeRequest(msg.data);
+        // A relayed request may overtake nothing, but a later direct retry may overtake it: only a
+        // request that came straight to its shard may skip the stored-key check.
+        let raw: Uint8Array | undefined = json ? undefined : msg.data;
+        if (viaIngress && req.freshKey) {
+          req.freshKey = false;
+          raw = undefined;
+        }
         span.setAttributes({ 'lambdastore.type': req.target?.type ?? '', 'lambdastore.method': req.method ?? '', 'lambdastore.object_id': req.target?.id ?? '' });
         const cfg = this.config;
         if (!cfg || !cfg.numShards || cfg.shards.length === 0) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
@@ -208,7 +215,7 @@ export class LambdaStoreWorker {
               redirect: { shard, workerId: owner, configVersion: Number(cfg.version) },
             });
           }
-          const relayed = await this.forward(shard, req, json ? undefined : msg.data, req.timeoutMs || 10_000, trace.setSpan(parent, span));
+          const relayed = await this.forward(shard, req, raw, req.timeoutMs || 10_000, trace.setSpan(parent, span));
           if (!json) { msg.respond(relayed); return; }
           response = lambdastore.InvokeResponse.decode(relayed);
         }

@@ -3,8 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '@lambdastore/testkit';
 import { encodeArgs, decodeResult, ENCODING } from '@lambdastore/proto';
-import execute from '../src/thread.js';
-import { packEntries, indexSnapshot } from '../src/snapshot.js';
+import { execute } from '../src/thread.js';
+import { packEntries, PackedEntries } from '../src/snapshot.js';
 import type { ExecTask } from '../src/task.js';
 
 // A deployed module as the client bundles it: CommonJS, sdk inlined (here by hand).
@@ -98,6 +98,16 @@ describe('method thread (sandbox + ctx)', function () {
     expect(result(r)).to.deep.equal([['b', 2], ['b2', 1], ['c', 3]]);
   });
 
+  it('reads the overlay of changes before the base snapshot, deletions included', async () => {
+    const base = new Map([['a', json(1)], ['b', json(2)], ['c', json(3)]]);
+    const overlay = packEntries(new Map<string, Uint8Array | null>([['a', null], ['b', json(20)], ['b1', json(15)]]));
+    const r = await execute({ ...task('scan', [], base), overlay });
+    // scan adds b2 and deletes a itself; the overlay already deleted a, changed b, added b1
+    expect(result(r)).to.deep.equal([['b', 20], ['b1', 15], ['b2', 1], ['c', 3]]);
+    const g = await execute({ ...task('add', [1], new Map([['v', json(1)]])), overlay: packEntries(new Map([['v', json(41)]])) });
+    expect(result(g)).to.equal(42);
+  });
+
   it('enforces the value size limit', async () => {
     const r = await execute(task('big', []));
     expect(r.error?.code).to.equal('PAYLOAD_TOO_LARGE');
@@ -112,15 +122,25 @@ describe('method thread (sandbox + ctx)', function () {
 });
 
 describe('snapshot packing', () => {
-  it('indexes every entry at its offset', () => {
-    const entries = new Map([['a', new Uint8Array([1, 2])], ['ключ', new Uint8Array([3])], ['z', new Uint8Array(0)]]);
-    const sab = packEntries(entries);
-    const idx = indexSnapshot(sab);
-    const bytes = new Uint8Array(sab);
-    expect([...idx.keys()]).to.deep.equal(['a', 'ключ', 'z']);
+  it('finds every entry by binary search, in key-byte order, with deletion marks', () => {
+    const entries = new Map<string, Uint8Array | null>([['z', new Uint8Array([9])], ['a', new Uint8Array([1, 2])], ['ключ', new Uint8Array([3])], ['gone', null], ['\u{1F600}', new Uint8Array([4])], ['\uffee', new Uint8Array([5])]]);
+    const packed = new PackedEntries(packEntries(entries));
+    expect(packed.count).to.equal(6);
     for (const [k, v] of entries) {
-      const [off, len] = idx.get(k)!;
-      expect([...bytes.subarray(off, off + len)]).to.deep.equal([...v]);
+      const got = packed.get(k);
+      if (v === null) expect(got, k).to.equal(null);
+      else expect([...got!], k).to.deep.equal([...v]);
     }
+    expect(packed.get('b')).to.equal(undefined);
+    expect(packed.get('')).to.equal(undefined);
+    const keys = [...packed.keys()].map(([k]) => k);
+    expect(keys).to.deep.equal([...entries.keys()].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+    expect([...packed.keys()].filter(([, deleted]) => deleted).map(([k]) => k)).to.deep.equal(['gone']);
+  });
+
+  it('handles an empty object', () => {
+    const packed = new PackedEntries(packEntries(new Map()));
+    expect(packed.count).to.equal(0);
+    expect(packed.get('x')).to.equal(undefined);
   });
 });
