@@ -6,16 +6,7 @@ import { connect as natsConnect, headers, type NatsConnection } from '@nats-io/t
 import { lambdastore, LambdaStoreError } from '@lambdastore/proto';
 import { startNatsServer } from '@lambdastore/testkit';
 import { connect } from '@lambdastore/client';
-import { startTestCluster, fixture, type TestCluster } from '../src/cluster.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as LambdaStoreError).code ?? (err as Error).message;
-  }
-  return 'NO_ERROR';
-}
+import { startTestCluster, fixture, codeOf, type TestCluster } from '../src/cluster.js';
 
 describe('bad input', function () {
   this.timeout(120_000);

@@ -8,22 +8,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { connect as natsConnect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { lambdastore, encodeArgs, decodeResult, LambdaStoreError, subjects } from '@lambdastore/proto';
-import { startTestCluster, fixture, example, repoRoot, type TestCluster } from '../src/cluster.js';
+import { lambdastore, encodeArgs, decodeResult, subjects } from '@lambdastore/proto';
+import { startTestCluster, fixture, example, repoRoot, rejection, type TestCluster } from '../src/cluster.js';
 import type { Counter as CounterDef } from '../fixtures/testtypes.js';
 
 const run = promisify(execFile);
 const cli = join(repoRoot, 'services', 'cli', 'dist', 'src', 'main.js');
-
-async function rejects(p: Promise<unknown>): Promise<LambdaStoreError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(Error);
-    return err as LambdaStoreError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('walking skeleton, end to end', function () {
   this.timeout(120_000);
@@ -72,7 +62,7 @@ describe('walking skeleton, end to end', function () {
     await t.client.invoke('Account', 'alice', 'deposit', [100]);
     await t.client.invoke('Account', 'alice', 'withdraw', [30]);
     expect(await t.client.invoke('Account', 'alice', 'balance')).to.equal(70);
-    const err = await rejects(t.client.invoke('Account', 'alice', 'withdraw', [71]));
+    const err = await rejection(t.client.invoke('Account', 'alice', 'withdraw', [71]));
     expect(err.code).to.equal('INSUFFICIENT_FUNDS');
     expect(await t.client.invoke('Account', 'alice', 'balance')).to.equal(70);
   });
