@@ -28,29 +28,28 @@ export interface LoadedModule {
   /** The module's own realm; methods run inside it. */
   readonly context: vm.Context;
   readonly types: ReadonlyMap<string, LoadedType>;
-  /** Calls `fn` (defined inside the realm) by type and method name. */
   readonly realm: RealmApi;
 }
 
-/** Functions that live inside the realm (see BOOTSTRAP). Arguments and results are realm values. */
+/**
+ * How the host talks to a realm. Every argument and result is a primitive, except `bytes` (a realm
+ * Uint8Array the host fills with its own `Uint8Array.prototype.set`, never the realm's).
+ */
 export interface RealmApi {
-  /** Returns the method function of a type (undefined when missing). */
-  method(type: string, method: string): ((...args: unknown[]) => unknown) | undefined;
-  /** JSON.parse inside the realm, so parsed values have no host prototypes. */
-  parse(text: string): unknown;
-  /** JSON.stringify inside the realm (undefined for undefined). */
-  stringify(value: unknown): string | undefined;
-  /** A realm Uint8Array of `length` bytes for the host to fill. */
+  /** True when the type has the method. */
+  has(type: string, method: string): boolean;
+  /** A realm Uint8Array of `length` bytes, for raw arguments. */
   bytes(length: number): Uint8Array;
-  /** True for a realm Uint8Array. */
-  isBytes(value: unknown): boolean;
-  /** A realm Error (with `code`) carrying a host error's text. */
-  error(code: string, message: string): Error;
-  /** Builds a ctx from a bridge object whose functions take and return primitives only. */
-  makeCtx(bridge: unknown): unknown;
-  /** Describes an error thrown inside the realm: [code, message, isAppError]. */
-  describeError(err: unknown): [string, string, boolean];
+  /**
+   * Runs a method. `bridge` is the host side of ctx (see BOOTSTRAP); the outcome comes back through
+   * `bridge.done(kind, payload, code, message)`: kind 0 undefined, 1 JSON text, 2 bytes (a realm
+   * Uint8Array), 3 error (code, message; payload true for an AppError), 4 invalid arguments.
+   */
+  run(type: string, method: string, bridge: object, argsJson: string | undefined, argsBytes: Uint8Array | undefined): void;
 }
+
+/** Outcome kinds reported through `bridge.done`. */
+export const OUTCOME = { UNDEFINED: 0, JSON: 1, BYTES: 2, ERROR: 3, BAD_ARGS: 4 } as const;
 
 export class ModuleLoadError extends Error {
   constructor(message: string) {
@@ -59,128 +58,206 @@ export class ModuleLoadError extends Error {
   }
 }
 
-// Runs inside the realm. Builds ctx objects whose methods call the host only through a bridge of
-// primitive-in/primitive-out functions, captured in closures the user cannot reach.
+// Evaluated in the realm BEFORE the module, so it holds the pristine built-ins: the module may patch
+// prototypes and globals, but nothing here looks them up again. It returns `setup(exports)`.
+//
+// The one rule: nothing of the host's ever reaches a place user code can touch. The bridge `b` and
+// its functions (host objects) live only in closures here and are only called directly; they take
+// and return primitives, or realm Uint8Arrays that were brand-checked with the captured
+// %TypedArray% tag getter. Promises settled by user code get resolving functions of this realm.
 const BOOTSTRAP = String.raw`
-(function (exportsObj, TYPE_MARKER) {
+(function () {
   'use strict';
-  const types = new Map();
-  const candidates = [];
-  if (exportsObj && typeof exportsObj === 'object') {
-    if (exportsObj[TYPE_MARKER] === 1) candidates.push(exportsObj);
-    for (const k of Object.keys(exportsObj)) candidates.push(exportsObj[k]);
-  }
-  for (const c of candidates) {
-    if (c && typeof c === 'object' && c[TYPE_MARKER] === 1 && typeof c.name === 'string' && c.methods) {
-      if (types.has(c.name) && types.get(c.name) !== c) throw new Error('type ' + c.name + ' is defined twice');
-      types.set(c.name, c);
+  const apply = Reflect.apply;
+  const ownKeys = Object.keys;
+  const hasOwn = Object.prototype.hasOwnProperty;
+  const freeze = Object.freeze;
+  const jsonParse = JSON.parse;
+  const jsonStringify = JSON.stringify;
+  const isArray = Array.isArray;
+  const U8 = Uint8Array;
+  const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get;
+  const PromiseCtor = Promise;
+  const promiseResolve = Promise.resolve;
+  const promiseReject = Promise.reject;
+  const promiseThen = Promise.prototype.then;
+  const ErrorCtor = Error;
+  const TypeErrorCtor = TypeError;
+  const StringCtor = String;
+  const strIndexOf = String.prototype.indexOf;
+  const strSlice = String.prototype.slice;
+  const strSplit = String.prototype.split;
+  const defineProperty = Object.defineProperty;
+
+  const isBytes = (v) => v !== null && typeof v === 'object' && apply(typedArrayTag, v, []) === 'Uint8Array';
+  const fnOf = (def) => (typeof def === 'function' ? def : def !== null && typeof def === 'object' ? def.run : undefined);
+  const makeError = (code, message) => {
+    const e = new ErrorCtor(message);
+    defineProperty(e, 'code', { value: code, enumerable: true });
+    return e;
+  };
+  const failWith = (failure) => {
+    const i = apply(strIndexOf, failure, ['\u0000']);
+    throw makeError(apply(strSlice, failure, [0, i]), apply(strSlice, failure, [i + 1]));
+  };
+  const safeString = (v) => { try { return StringCtor(v); } catch (_) { return 'an unprintable value'; } };
+  const get = (o, k) => { try { return o[k]; } catch (_) { return undefined; } };
+
+  return function setup(exportsObj, TYPE_MARKER) {
+    const types = new Map();
+    const candidates = [];
+    if (exportsObj !== null && typeof exportsObj === 'object') {
+      if (exportsObj[TYPE_MARKER] === 1) candidates[candidates.length] = exportsObj;
+      const ks = ownKeys(exportsObj);
+      for (let i = 0; i < ks.length; i++) candidates[candidates.length] = exportsObj[ks[i]];
     }
-  }
-  const fnOf = (def) => (typeof def === 'function' ? def : def && def.run);
-  const api = {
-    list() {
-      const out = [];
-      for (const [name, t] of types) {
-        const methods = [];
-        for (const m of Object.keys(t.methods)) {
-          const def = t.methods[m];
-          if (typeof fnOf(def) !== 'function') throw new Error('method ' + name + '.' + m + ' is not a function');
-          const readonly = typeof def === 'object' && def.readonly === true;
-          const timeoutMs = typeof def === 'object' && typeof def.timeoutMs === 'number' ? def.timeoutMs : 0;
-          methods.push(m + '\u0000' + (readonly ? 1 : 0) + '\u0000' + timeoutMs);
-        }
-        out.push(name + '\u0001' + methods.join('\u0001'));
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i];
+      if (c !== null && typeof c === 'object' && c[TYPE_MARKER] === 1 && typeof c.name === 'string' && c.methods) {
+        if (types.has(c.name) && types.get(c.name) !== c) throw new ErrorCtor('type ' + c.name + ' is defined twice');
+        types.set(c.name, c);
       }
-      return out.join('\u0002');
-    },
-    method(type, method) {
+    }
+
+    function methodOf(type, method) {
       const t = types.get(type);
-      if (!t || !Object.prototype.hasOwnProperty.call(t.methods, method)) return undefined;
+      if (!t || !apply(hasOwn, t.methods, [method])) return undefined;
       const fn = fnOf(t.methods[method]);
       return typeof fn === 'function' ? fn : undefined;
-    },
-    parse: (text) => JSON.parse(text),
-    stringify: (v) => JSON.stringify(v),
-    bytes: (n) => new Uint8Array(n),
-    isBytes: (v) => v instanceof Uint8Array,
-    error(code, message) { const e = new Error(message); e.code = code; return e; },
-    describeError(err) {
-      if (err && typeof err === 'object') {
-        const code = typeof err.code === 'string' ? err.code : '';
-        const msg = typeof err.message === 'string' ? err.message : String(err);
-        return [code, msg, err.name === 'AppError'];
-      }
-      return ['', String(err), false];
-    },
-    makeCtx(bridge) {
-      // bridge (host functions that take and return primitives and never throw):
-      //   type, id: strings
-      //   get(key, cb(kind, payload, errCode, errMsg)): kind 0 missing, 1 JSON (payload = text),
-      //       2 bytes (payload = length; then copy(key, buf) fills a realm Uint8Array)
-      //   put(key, kind, text|bytes) / del(key): '' or "CODE\u0000message"
-      //   scan(prefix, limit, cb(keysJoinedByNul, errCode, errMsg))
-      const b = bridge;
+    }
+
+    function makeCtx(b) {
       const decode = (key, kind, payload) => {
         if (kind === 0) return undefined;
-        if (kind === 1) return JSON.parse(payload);
-        const buf = new Uint8Array(payload);
-        b.copy(key, buf);
+        if (kind === 1) return jsonParse(payload);
+        const buf = new U8(payload);
+        const failure = b.copy(key, buf);
+        if (failure) failWith(failure);
         return buf;
       };
-      const read = (key) => new Promise((resolve, reject) => {
-        b.get(key, (kind, payload, errCode, errMsg) => {
-          if (errCode) { const e = new Error(errMsg); e.code = errCode; reject(e); return; }
+      const read = (key) => new PromiseCtor((resolve, reject) => {
+        const failure = b.get(key, (kind, payload, errCode, errMsg) => {
+          if (errCode) { reject(makeError(errCode, errMsg)); return; }
           try { resolve(decode(key, kind, payload)); } catch (e) { reject(e); }
         });
+        if (failure) { try { failWith(failure); } catch (e) { reject(e); } }
       });
-      const self = Object.freeze({ type: b.type, id: b.id });
-      // Host bridge functions never throw; they return "CODE\u0000message" on failure.
-      const fail = (failure) => {
-        const i = failure.indexOf('\u0000');
-        const e = new Error(failure.slice(i + 1));
-        e.code = failure.slice(0, i);
-        throw e;
-      };
-      return Object.freeze({
+      const self = freeze({ type: b.type, id: b.id });
+      return freeze({
         self,
         get(key) {
-          if (typeof key !== 'string') return Promise.reject(new TypeError('ctx.get: key must be a string'));
+          if (typeof key !== 'string') return apply(promiseReject, PromiseCtor, [new TypeErrorCtor('ctx.get: key must be a string')]);
           return read(key);
         },
         put(key, value) {
-          if (typeof key !== 'string') throw new TypeError('ctx.put: key must be a string');
+          if (typeof key !== 'string') throw new TypeErrorCtor('ctx.put: key must be a string');
           let failure;
           if (value === undefined) failure = b.del(key);
-          else if (value instanceof Uint8Array) failure = b.put(key, 2, value);
+          else if (isBytes(value)) failure = b.put(key, 2, value);
           else {
-            const text = JSON.stringify(value);
-            if (text === undefined) throw new TypeError('ctx.put: value is not JSON-serializable');
+            const text = jsonStringify(value);
+            if (text === undefined) throw new TypeErrorCtor('ctx.put: value is not JSON-serializable');
             failure = b.put(key, 1, text);
           }
-          if (failure) fail(failure);
+          if (failure) failWith(failure);
         },
         delete(key) {
-          if (typeof key !== 'string') throw new TypeError('ctx.delete: key must be a string');
+          if (typeof key !== 'string') throw new TypeErrorCtor('ctx.delete: key must be a string');
           const failure = b.del(key);
-          if (failure) fail(failure);
+          if (failure) failWith(failure);
         },
         scan(prefix, options) {
           const p = prefix === undefined ? '' : prefix;
-          if (typeof p !== 'string') return Promise.reject(new TypeError('ctx.scan: prefix must be a string'));
-          const limit = options && typeof options.limit === 'number' ? options.limit : 0;
-          return new Promise((resolve, reject) => {
-            b.scan(p, limit, (joined, errCode, errMsg) => {
-              if (errCode) { const e = new Error(errMsg); e.code = errCode; reject(e); return; }
-              const keys = joined === '' ? [] : joined.split('\u0000');
-              Promise.all(keys.map((k) => read(k))).then((vals) => resolve(keys.map((k, i) => [k, vals[i]])), reject);
+          if (typeof p !== 'string') return apply(promiseReject, PromiseCtor, [new TypeErrorCtor('ctx.scan: prefix must be a string')]);
+          const limit = options !== null && typeof options === 'object' && typeof get(options, 'limit') === 'number' ? get(options, 'limit') : 0;
+          return new PromiseCtor((resolve, reject) => {
+            const failure = b.scan(p, limit, (joined, errCode, errMsg) => {
+              if (errCode) { reject(makeError(errCode, errMsg)); return; }
+              const keys = joined === '' ? [] : apply(strSplit, joined, ['\u0000']);
+              const out = [];
+              let pending = keys.length;
+              if (pending === 0) { resolve(out); return; }
+              for (let i = 0; i < keys.length; i++) {
+                const k = keys[i];
+                apply(promiseThen, read(k), [(v) => { out[i] = [k, v]; if (--pending === 0) resolve(out); }, reject]);
+              }
             });
+            if (failure) { try { failWith(failure); } catch (e) { reject(e); } }
           });
         },
       });
-    },
+    }
+
+    // Reports an outcome to the host with primitives only (or a brand-checked realm Uint8Array).
+    function report(b, value) {
+      if (isBytes(value)) { b.done(2, value, '', ''); return; }
+      if (value === undefined) { b.done(0, '', '', ''); return; }
+      let text;
+      try { text = jsonStringify(value); } catch (e) { reportError(b, e); return; }
+      if (text === undefined) b.done(0, '', '', '');
+      else b.done(1, text, '', '');
+    }
+    function reportError(b, err) {
+      let code = '';
+      let message = '';
+      let isApp = false;
+      if (err !== null && (typeof err === 'object' || typeof err === 'function')) {
+        const c = get(err, 'code');
+        const m = get(err, 'message');
+        code = typeof c === 'string' ? c : '';
+        message = typeof m === 'string' ? m : safeString(err);
+        isApp = get(err, 'name') === 'AppError';
+      } else {
+        message = safeString(err);
+      }
+      b.done(3, isApp, code, message);
+    }
+
+    return freeze({
+      list() {
+        let out = '';
+        for (const [name, t] of types) {
+          let methods = '';
+          const ms = ownKeys(t.methods);
+          for (let i = 0; i < ms.length; i++) {
+            const m = ms[i];
+            const def = t.methods[m];
+            if (typeof fnOf(def) !== 'function') throw new ErrorCtor('method ' + name + '.' + m + ' is not a function');
+            const readonly = typeof def === 'object' && def.readonly === true;
+            const timeoutMs = typeof def === 'object' && typeof def.timeoutMs === 'number' ? def.timeoutMs : 0;
+            methods += (i > 0 ? '\u0001' : '') + m + '\u0000' + (readonly ? 1 : 0) + '\u0000' + timeoutMs;
+          }
+          out += (out === '' ? '' : '\u0002') + name + '\u0001' + methods;
+        }
+        return out;
+      },
+      has(type, method) { return methodOf(type, method) !== undefined; },
+      bytes(n) { return new U8(n); },
+      run(type, method, b, argsJson, argsBytes) {
+        const fn = methodOf(type, method);
+        let args;
+        if (argsBytes !== undefined) args = [argsBytes];
+        else {
+          try { args = jsonParse(argsJson); } catch (e) { b.done(4, '', 'INVALID_ARGUMENT', 'arguments are not valid JSON: ' + safeString(get(e, 'message'))); return; }
+          if (!isArray(args)) { b.done(4, '', 'INVALID_ARGUMENT', 'arguments must be a JSON array'); return; }
+        }
+        const call = [makeCtx(b)];
+        for (let i = 0; i < args.length; i++) call[i + 1] = args[i];
+        let result;
+        try {
+          result = apply(fn, undefined, call);
+        } catch (e) {
+          reportError(b, e);
+          return;
+        }
+        // A thenable result is settled with this realm's resolving functions, never the host's.
+        let p;
+        try { p = apply(promiseResolve, PromiseCtor, [result]); } catch (e) { reportError(b, e); return; }
+        apply(promiseThen, p, [(v) => report(b, v), (e) => reportError(b, e)]);
+      },
+    });
   };
-  return api;
-})
+})()
 `;
 
 export interface LoadOptions {
@@ -203,6 +280,8 @@ export function loadModule(source: string, opts: LoadOptions = {}): LoadedModule
     codeGeneration: { strings: false, wasm: false },
   });
   const timeout = opts.timeoutMs ?? 1000;
+  // The bootstrap runs first, so it captures the built-ins before the module can patch them.
+  const setup = new vm.Script(BOOTSTRAP, { filename: 'lambdastore-bootstrap.js' }).runInContext(context) as (e: unknown, m: string) => RealmInternal;
   let script: vm.Script;
   try {
     // One script runs the module's top level, so vm's timeout bounds it. `module` is realm-made.
@@ -213,16 +292,14 @@ export function loadModule(source: string, opts: LoadOptions = {}): LoadedModule
   } catch (err) {
     throw new ModuleLoadError(`module does not compile: ${(err as Error).message}`);
   }
-  let api: Record<string, (...a: unknown[]) => unknown>;
+  let api: RealmInternal;
   let listing: string;
   try {
     const exportsObj = script.runInContext(context, { timeout });
-    const boot = new vm.Script(BOOTSTRAP, { filename: 'lambdastore-bootstrap.js' }).runInContext(context) as (e: unknown, m: string) => typeof api;
-    api = boot(exportsObj, TYPE_MARKER);
-    listing = api.list!() as string;
+    api = setup(exportsObj, TYPE_MARKER);
+    listing = api.list();
   } catch (err) {
-    const msg = err && typeof err === 'object' && 'message' in err ? String((err as Error).message) : String(err);
-    throw new ModuleLoadError(`module throws when loaded: ${msg}`);
+    throw new ModuleLoadError(`module throws when loaded: ${describeHostSafe(err)}`);
   }
   const types = new Map<string, LoadedType>();
   if (listing !== '') {
@@ -236,6 +313,23 @@ export function loadModule(source: string, opts: LoadOptions = {}): LoadedModule
     }
   }
   if (types.size === 0) throw new ModuleLoadError('module defines no types (export a defineType(...) value)');
-  return { context, types, realm: api as unknown as RealmApi };
+  return { context, types, realm: api };
 }
 
+
+interface RealmInternal extends RealmApi {
+  list(): string;
+}
+
+/** A message from something thrown in the realm, read without trusting it. */
+function describeHostSafe(err: unknown): string {
+  try {
+    if (err && typeof err === 'object' && 'message' in err) {
+      const m = (err as { message: unknown }).message;
+      if (typeof m === 'string') return m;
+    }
+    return String(err);
+  } catch {
+    return 'an unprintable error';
+  }
+}
