@@ -134,6 +134,25 @@ describe('walking skeleton, end to end', function () {
     expect(await t.client.invoke('Counter', 'once', 'log')).to.deep.equal(['x']);
   });
 
+  it('refuses an idempotency key reused for a different call', async () => {
+    await t.client.create('Counter', 'reuse');
+    expect(await t.client.invoke('Counter', 'reuse', 'add', [1], { idempotencyKey: 'r-1' })).to.equal(1);
+    expect(await t.client.invoke('Counter', 'reuse', 'add', [1], { idempotencyKey: 'r-1' })).to.equal(1); // a retry
+    expect((await rejection(t.client.invoke('Counter', 'reuse', 'add', [2], { idempotencyKey: 'r-1' }))).code).to.equal('IDEMPOTENCY_KEY_REUSED');
+    expect((await rejection(t.client.invoke('Counter', 'reuse', 'append', ['x'], { idempotencyKey: 'r-1' }))).code).to.equal('IDEMPOTENCY_KEY_REUSED');
+    expect(await t.client.invoke('Counter', 'reuse', 'get')).to.equal(1);
+  });
+
+  it('a method that exhausts its thread memory fails once with WORKER_CRASHED; others go on', async () => {
+    await t.client.create('Counter', 'hog');
+    const started = Date.now();
+    const err = await rejection(t.client.invoke('Counter', 'hog', 'hog', [], { timeoutMs: 60_000 }));
+    expect(err.code).to.be.oneOf(['WORKER_CRASHED', 'METHOD_TIMEOUT']);
+    expect(err.retryable).to.equal(false);
+    expect(Date.now() - started).to.be.lessThan(30_000);
+    expect(await t.client.invoke('Counter', 'hog', 'add', [1])).to.equal(1);
+  });
+
   it('exports no traces when no OTEL_* variable is set', async () => {
     // Every test above made spans on the workers' no-op tracer; none may have been printed or sent.
     const { readFile } = await import('node:fs/promises');

@@ -65,7 +65,9 @@ export function decodeInvokeRequest(bytes: Uint8Array): lambdastore.InvokeReques
   try {
     req = lambdastore.InvokeRequest.decode(bytes);
   } catch (err) {
-    throw new LambdaStoreError('MALFORMED_REQUEST', `not a protobuf InvokeRequest: ${(err as Error).message}`);
+    const looksJson = bytes.length > 0 && (bytes[0] === 0x7b || bytes[0] === 0x5b); // '{' or '['
+    const hint = looksJson ? ' (a JSON body needs the header Content-Type: application/json)' : '';
+    throw new LambdaStoreError('MALFORMED_REQUEST', `not a protobuf InvokeRequest${hint}: ${(err as Error).message}`);
   }
   if (!req.target || !req.target.type || !req.method && !req.create) {
     throw new LambdaStoreError('MALFORMED_REQUEST', 'InvokeRequest needs target.type, target.id and method');

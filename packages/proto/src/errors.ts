@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   UNKNOWN_METHOD: [false, 'the type has no method of that name'],
   OBJECT_NOT_FOUND: [false, 'no object of that type and id exists (create it first)'],
   OBJECT_EXISTS: [false, 'create was called for an object that already exists'],
+  IDEMPOTENCY_KEY_REUSED: [false, 'the idempotency key was already used for a different call (another method or other arguments)'],
   WRONG_SHARD: [true, 'the object lives on another shard or worker; the redirect hint says where'],
   // availability
   NO_WORKERS: [true, 'no worker serves the shard yet (cluster starting, or its worker is down)'],
@@ -27,7 +28,7 @@ export const ERROR_CODES = {
   METHOD_TIMEOUT: [false, 'the method ran past its time limit and was aborted; its writes were discarded'],
   METHOD_FAILED: [false, 'the method threw; no write of the call was applied'],
   NOT_READONLY: [false, 'a readonly method tried to write'],
-  WORKER_CRASHED: [true, 'the thread running the method died (out of memory or similar); writes discarded'],
+  WORKER_CRASHED: [false, 'the thread running the method died (out of memory or similar); writes discarded'],
   TXN_CONFLICT: [true, 'the transaction kept conflicting with concurrent calls past the retry bound'],
   // deployment
   DEPLOY_INVALID: [false, 'the module does not compile, throws when loaded, or defines no types'],

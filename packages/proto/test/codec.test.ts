@@ -41,6 +41,8 @@ describe('invocation messages', () => {
     expect(req.configVersion).to.equal(9); // a number, not a Long
     expect(() => decodeInvokeRequest(new Uint8Array([0xff, 0xff]))).to.throw(LambdaStoreError).with.property('code', 'MALFORMED_REQUEST');
     expect(() => decodeInvokeRequest(lambdastore.InvokeRequest.encode({ method: 'm' }).finish())).to.throw(/target/);
+    // a JSON body sent without its header gets a hint
+    expect(() => decodeInvokeRequest(new TextEncoder().encode('{"type":"A","id":"x","method":"m"}'))).to.throw(/Content-Type: application\/json/);
   });
 
   it('maps the JSON ingress form, with clear errors', () => {

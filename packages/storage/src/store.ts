@@ -25,6 +25,8 @@ export interface DedupRecord {
   /** The encoded response that was sent for the call. */
   response: Uint8Array;
   expiresAtMs: number;
+  /** Digest of what was asked (method and arguments), to refuse a key reused for another call. */
+  fingerprint: Uint8Array;
 }
 
 /** Everything one call (or one transaction on this worker) changes, applied atomically. */
@@ -60,16 +62,21 @@ function decodeMeta(b: Uint8Array): ObjectMeta {
   return { version: buf.readDoubleLE(0), createdAtMs: buf.readDoubleLE(8) };
 }
 
+// Dedup record: f64 expiry, u8 fingerprint length, fingerprint, response.
 function encodeDedup(r: DedupRecord): Uint8Array {
-  const b = Buffer.allocUnsafe(8 + r.response.length);
+  const fp = r.fingerprint;
+  const b = Buffer.allocUnsafe(9 + fp.length + r.response.length);
   b.writeDoubleLE(r.expiresAtMs, 0);
-  b.set(r.response, 8);
+  b.writeUInt8(fp.length, 8);
+  b.set(fp, 9);
+  b.set(r.response, 9 + fp.length);
   return b;
 }
 
 function decodeDedup(b: Uint8Array): DedupRecord {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  return { expiresAtMs: buf.readDoubleLE(0), response: buf.subarray(8) };
+  const fpLen = buf.readUInt8(8);
+  return { expiresAtMs: buf.readDoubleLE(0), fingerprint: buf.subarray(9, 9 + fpLen), response: buf.subarray(9 + fpLen) };
 }
 
 export class Store {

@@ -25,7 +25,7 @@ describe('Store', function () {
       object: acct,
       meta: { version: 1, createdAtMs: 1000 },
       writes: [['balance', encodeJsonValue('5')], ['blob', encodeBytesValue(new Uint8Array([1, 2, 3]))]],
-      dedup: { key: 'k1', record: { response: new Uint8Array([9, 9]), expiresAtMs: Date.now() + 60_000 } },
+      dedup: { key: 'k1', record: { response: new Uint8Array([9, 9]), expiresAtMs: Date.now() + 60_000, fingerprint: new Uint8Array([7, 7, 7]) } },
     });
     await s.commit({ object: other, meta: { version: 1, createdAtMs: 1 }, writes: [['x', encodeJsonValue('1')]] });
     await s.close();
@@ -39,6 +39,7 @@ describe('Store', function () {
     // a neighbour whose id extends this one's is not mixed in
     expect((await s.loadObject(other))!.entries.size).to.equal(1);
     expect([...(await s.getDedup(acct, 'k1'))!.response]).to.deep.equal([9, 9]);
+    expect([...(await s.getDedup(acct, 'k1'))!.fingerprint]).to.deep.equal([7, 7, 7]);
     expect(await s.getDedup(other, 'k1')).to.equal(undefined);
     await s.close();
   });
@@ -55,7 +56,7 @@ describe('Store', function () {
 
   it('treats an expired dedup record as absent', async () => {
     const s = await Store.open(dir.path);
-    await s.commit({ object: acct, meta: { version: 1, createdAtMs: 1 }, writes: [], dedup: { key: 'old', record: { response: new Uint8Array([1]), expiresAtMs: 5000 } } });
+    await s.commit({ object: acct, meta: { version: 1, createdAtMs: 1 }, writes: [], dedup: { key: 'old', record: { response: new Uint8Array([1]), expiresAtMs: 5000, fingerprint: new Uint8Array(0) } } });
     expect(await s.getDedup(acct, 'old', 4999)).to.not.equal(undefined);
     expect(await s.getDedup(acct, 'old', 5000)).to.equal(undefined);
     await s.close();

@@ -9,7 +9,7 @@
  * Every failure becomes an error response with a stable code; this never throws.
  */
 import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, createHash } from 'node:crypto';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import {
   lambdastore,
@@ -42,6 +42,8 @@ export interface ExecutorDeps {
   typeInfo: (name: string) => lambdastore.ITypeInfo | undefined;
   /** Called when memory and disk may have diverged (a durable write failed): the worker must stop. */
   onFatal: (err: Error) => void;
+  /** Notable events (a method aborted, a thread lost), one line each. */
+  log: (line: string) => void;
 }
 
 export interface ExecutorStats {
@@ -61,7 +63,7 @@ type Outcome = {
 
 export class Executor {
   private readonly locks = new LockTable();
-  private readonly inflightByKey = new Map<string, Promise<Outcome>>();
+  private readonly inflightByKey = new Map<string, { outcome: Promise<Outcome>; fingerprint: Uint8Array }>();
   readonly stats: ExecutorStats = { calls: 0, commits: 0, conflicts: 0, timeouts: 0, inflight: 0 };
 
   constructor(private readonly d: ExecutorDeps) {}
@@ -106,16 +108,24 @@ export class Executor {
     if (readonly || key === '') return this.run(call, undefined);
 
     // Exactly-once: a duplicate in flight waits for the original; a finished one gets the stored reply.
+    // Either must be the same call: a key reused for another method or other arguments is refused.
     const dedupKey = call.objKey + '\u0000' + key;
+    const fingerprint = fingerprintOf(call);
     const running = this.inflightByKey.get(dedupKey);
-    if (running) return running;
+    if (running) {
+      if (!sameBytes(running.fingerprint, fingerprint)) throw keyReused(key);
+      return running.outcome;
+    }
     const p = (async () => {
       // A key minted for this very send cannot be stored yet: skip the read (it costs a LevelDB get).
       const stored = req.freshKey ? undefined : await this.d.store.getDedup(ref, key);
-      if (stored) return { response: lambdastore.InvokeResponse.decode(stored.response), bytes: stored.response };
-      return this.run(call, key);
+      if (stored) {
+        if (!sameBytes(stored.fingerprint, fingerprint)) throw keyReused(key);
+        return { response: lambdastore.InvokeResponse.decode(stored.response), bytes: stored.response };
+      }
+      return this.run(call, { key, fingerprint });
     })();
-    this.inflightByKey.set(dedupKey, p);
+    this.inflightByKey.set(dedupKey, { outcome: p, fingerprint });
     try {
       return await p;
     } finally {
@@ -123,7 +133,7 @@ export class Executor {
     }
   }
 
-  private async run(call: Call, idempotencyKey: string | undefined): Promise<Outcome> {
+  private async run(call: Call, idempotencyKey: DedupKey | undefined): Promise<Outcome> {
     const modulePath = await this.d.modules.path(call.info.moduleId ?? '');
     let outcome: Outcome;
     if (call.readonly) {
@@ -142,7 +152,7 @@ export class Executor {
     return outcome;
   }
 
-  private async attempts(call: Call, idempotencyKey: string | undefined, modulePath: string): Promise<Outcome> {
+  private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       const obj = await this.d.cache.get(call.ref);
       if (call.create && obj) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
@@ -185,7 +195,7 @@ export class Executor {
     seenVersion: number,
     writes: Array<[string, Uint8Array | null]>,
     response: lambdastore.InvokeResponse,
-    idempotencyKey: string | undefined,
+    idempotencyKey: DedupKey | undefined,
   ): { durable: Promise<void>; outcome: Outcome } | undefined {
     const span = tracer.startSpan('lambdastore.commit', { attributes: { 'lambdastore.object': call.objKey.replace('\u0000', '/'), 'lambdastore.writes': writes.length } });
     try {
@@ -210,7 +220,9 @@ export class Executor {
       response.objectVersion = newVersion;
       const bytes = lambdastore.InvokeResponse.encode(response).finish();
       const rec: CommitRecord = { object: call.ref, meta: { version: newVersion, createdAtMs: t.createdAtMs }, writes };
-      if (idempotencyKey) rec.dedup = { key: idempotencyKey, record: { response: bytes, expiresAtMs: Date.now() + this.d.options.dedupRetentionMs } };
+      if (idempotencyKey) {
+        rec.dedup = { key: idempotencyKey.key, record: { response: bytes, expiresAtMs: Date.now() + this.d.options.dedupRetentionMs, fingerprint: idempotencyKey.fingerprint } };
+      }
       const durable = this.d.store.commit(rec);
       t.durable = durable;
       this.stats.commits++;
@@ -264,9 +276,11 @@ export class Executor {
       if (r.value) return r.value;
       if (r.timedOut) {
         this.stats.timeouts++;
+        this.d.log(`${call.ref.type}.${call.method} on ${call.ref.id} ran past ${call.timeoutMs} ms: aborted, thread replaced`);
         return { ok: false, error: { code: 'METHOD_TIMEOUT', message: `${call.ref.type}.${call.method} ran longer than ${call.timeoutMs} ms and was aborted; its writes were discarded` } };
       }
-      return { ok: false, error: { code: 'WORKER_CRASHED', message: `the thread running ${call.ref.type}.${call.method} died: ${r.error?.message}` } };
+      this.d.log(`${call.ref.type}.${call.method} on ${call.ref.id} lost its thread: ${r.error?.message}`);
+      return { ok: false, error: { code: 'WORKER_CRASHED', message: `the thread running ${call.ref.type}.${call.method} died (it was replaced; writes discarded): ${r.error?.message}` } };
     } finally {
       span.end();
       readPort?.close();
@@ -276,6 +290,27 @@ export class Executor {
 
 /** The snapshot of an object that does not exist yet: zero entries. */
 const EMPTY_SNAPSHOT = new SharedArrayBuffer(4);
+
+interface DedupKey {
+  key: string;
+  fingerprint: Uint8Array;
+}
+
+/** What a call asks for, digested: method (or create) and its arguments exactly as sent. */
+function fingerprintOf(call: Call): Uint8Array {
+  const h = createHash('sha256');
+  h.update(`${call.create ? '+' : ''}${call.method}\u0000${call.req.argsEncoding ?? 0}\u0000`);
+  if (call.req.args) h.update(call.req.args);
+  return h.digest().subarray(0, 16);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+function keyReused(key: string): LambdaStoreError {
+  return new LambdaStoreError('IDEMPOTENCY_KEY_REUSED', `idempotency key ${JSON.stringify(key)} was already used on this object for a different call`);
+}
 
 interface Call {
   ref: { type: string; id: string };

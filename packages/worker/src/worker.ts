@@ -76,6 +76,7 @@ export class LambdaStoreWorker {
       modules: new ModuleFiles(join(options.dataDir, 'modules'), bucket),
       typeInfo: (name) => this.types.get(name),
       onFatal,
+      log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
     });
   }
 

@@ -2,8 +2,8 @@
  * Which cluster a command talks to: `--nats` / LAMBDASTORE_NATS_URL / the `cluster.json` that
  * `lambdastore dev` writes into its data folder; prefix from `--prefix` / LAMBDASTORE_PREFIX / that file.
  */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_PREFIX } from '@lambdastore/proto';
 import { UsageError } from './args.js';
 
@@ -27,8 +27,9 @@ export function resolveConnection(opts: ConnectionInputs, env: NodeJS.ProcessEnv
   const envPrefix = env.LAMBDASTORE_PREFIX || undefined;
   if (opts.nats) return { natsUrl: opts.nats, prefix: opts.prefix ?? envPrefix ?? DEFAULT_PREFIX, source: 'option' };
   if (envUrl) return { natsUrl: envUrl, prefix: opts.prefix ?? envPrefix ?? DEFAULT_PREFIX, source: 'env' };
-  const dataDir = resolve(cwd, opts.data ?? env.LAMBDASTORE_DATA ?? DEFAULT_DATA_DIR);
-  const file = join(dataDir, 'cluster.json');
+  const explicit = opts.data ?? env.LAMBDASTORE_DATA;
+  // Without --data, look for the dev cluster's folder here and in every parent, as git finds .git.
+  const file = explicit !== undefined ? join(resolve(cwd, explicit), 'cluster.json') : findUp(cwd, join(DEFAULT_DATA_DIR, 'cluster.json'));
   let info: { natsUrl?: unknown; prefix?: unknown };
   try {
     info = JSON.parse(readFileSync(file, 'utf8')) as typeof info;
@@ -38,4 +39,13 @@ export function resolveConnection(opts: ConnectionInputs, env: NodeJS.ProcessEnv
   if (typeof info.natsUrl !== 'string' || info.natsUrl === '') throw new UsageError(`${file} has no "natsUrl"`);
   const filePrefix = typeof info.prefix === 'string' && info.prefix !== '' ? info.prefix : undefined;
   return { natsUrl: info.natsUrl, prefix: opts.prefix ?? envPrefix ?? filePrefix ?? DEFAULT_PREFIX, source: 'cluster.json' };
+}
+
+/** The first `<dir>/<relative>` that exists from `start` upwards, else the one under `start`. */
+function findUp(start: string, relative: string): string {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    const candidate = join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return join(resolve(start), relative);
+  }
 }

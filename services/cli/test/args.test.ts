@@ -89,6 +89,9 @@ describe('cli connection settings', () => {
     await writeFile(join(dir, 'other/cluster.json'), JSON.stringify({ natsUrl: 'nats://h:5' }));
     expect(resolveConnection({ data: 'other' }, {}, dir).natsUrl).to.equal('nats://h:5');
     expect(resolveConnection({}, { LAMBDASTORE_DATA: join(dir, 'other') }, '/').natsUrl).to.equal('nats://h:5');
+    // from a subfolder, the dev cluster of an enclosing folder is found
+    await mkdir(join(dir, 'a/b/c'), { recursive: true });
+    expect(resolveConnection({}, {}, join(dir, 'a/b/c')).natsUrl).to.equal('nats://127.0.0.1:4999');
   });
 
   it('without any of them it is a usage error naming the ways out', () => {
