@@ -3,6 +3,7 @@
  * loader expects. esbuild is imported on first use, so `import '@lambdastore/client'` stays light
  * for callers that never deploy.
  */
+import { dirname, resolve } from 'node:path';
 import { LambdaStoreError } from '@lambdastore/proto';
 
 export async function bundleFile(path: string): Promise<string> {
@@ -15,6 +16,9 @@ export async function bundleFile(path: string): Promise<string> {
   try {
     const out = await esbuild.build({
       entryPoints: [path],
+      // Paths in the bundle's comments are relative to the module's folder, so the same module
+      // deployed from anywhere is byte-identical (and a redeploy is recognised as unchanged).
+      absWorkingDir: dirname(resolve(path)),
       bundle: true,
       format: 'cjs',
       platform: 'neutral',

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startDevCluster, type DevCluster } from './dev-cluster.js';
+import { startDevCluster, type DevCluster, type DevProcess } from './dev-cluster.js';
 
 export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N]
 
@@ -112,7 +112,30 @@ export async function devCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', early);
   process.on('SIGTERM', early);
-  let cluster: DevCluster;
+  let cluster: DevCluster | undefined;
+  // Supervise: a worker that dies (a crash, an OOM kill, kill -9) is started again on its data,
+  // as a service manager would; a crash loop (5 restarts within a minute) is left down.
+  const restarts = new Map<number, number[]>();
+  const supervise = (proc: DevProcess) => {
+    const w = cluster?.workers.find((x) => x.name === proc.name);
+    if (!cluster || !w || signalled) return;
+    const now = Date.now();
+    const recent = (restarts.get(w.index) ?? []).filter((t) => now - t < 60_000);
+    if (recent.length >= 5) {
+      console.log(`[dev] ${w.name} keeps dying; not restarting it (see ${w.logFile})`);
+      return;
+    }
+    restarts.set(w.index, [...recent, now]);
+    const c = cluster;
+    setTimeout(() => {
+      if (signalled) return;
+      console.log(`[dev] restarting ${w.name}`);
+      c.restartWorker(w.index).then(
+        () => console.log(`[dev] ${w.name} is back`),
+        (err: Error) => console.error(`[dev] could not restart ${w.name}: ${err.message}`),
+      );
+    }, 1000).unref();
+  };
   try {
     cluster = await startDevCluster({
       workers,
@@ -121,6 +144,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       natsPort,
       ...(threads !== undefined ? { threads } : {}),
       log: (line) => console.log(`[dev] ${line}`),
+      onUnexpectedExit: supervise,
     });
   } catch (err) {
     console.error(`lambdastore dev: ${(err as Error).message}`);
@@ -129,6 +153,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     process.off('SIGINT', early);
     process.off('SIGTERM', early);
   }
+  if (!cluster) return 1;
   if (!signalled) {
     console.log('');
     console.log(`LambdaStore dev cluster is up: ${workers} worker${workers === 1 ? '' : 's'} + coordinator.`);
