@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +40,19 @@ const ENTRIES = 100;
 const OPS = 5;
 
 const log = (s: string) => process.stdout.write(s + '\n');
+
+/** CPU time (user + system) a process has used, in microseconds; undefined off Linux. */
+function cpuMicros(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000; // clock ticks of 10 ms (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
+}
+
+type CpuShare = Record<string, number>;
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN; };
 const spread = (xs: number[]) => (xs.length > 1 ? `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}` : '');
 
@@ -73,18 +87,26 @@ async function main(): Promise<void> {
         ? client.invoke('Micro', id, 'write', [pick5(), Math.floor(Math.random() * 1e9)])
         : client.invoke('Micro', id, 'read', [pick5()]);
     };
-    const workloads: Array<{ name: string; call: () => Promise<unknown> }> = [
-      { name: 'raw NATS request/reply (floor)', call: floorCall },
-      { name: 'micro, 0% writes', call: microCall(0) },
-      { name: 'micro, 50% writes', call: microCall(0.5) },
-      { name: 'micro, 100% writes', call: microCall(1) },
+    const lsProcs = () => ({ client: [process.pid], 'nats-server': [cluster.nats.pid], workers: cluster.workers.map((w) => w.pid), coordinator: [cluster.coordinator.pid] });
+    const floorProcs = () => ({ client: [process.pid], 'nats-server': [cluster.nats.pid], echo: [echo.pid] });
+    const workloads: Array<{ name: string; call: () => Promise<unknown>; procs: () => Record<string, Array<number | undefined>> }> = [
+      { name: 'raw NATS request/reply (floor)', call: floorCall, procs: floorProcs },
+      { name: 'micro, 0% writes', call: microCall(0), procs: lsProcs },
+      { name: 'micro, 50% writes', call: microCall(0.5), procs: lsProcs },
+      { name: 'micro, 100% writes', call: microCall(1), procs: lsProcs },
     ];
     // warm-up
     for (const w of workloads) await runClosedLoop({ concurrency, durationMs: 1000, call: () => w.call() });
     const results = new Map<string, LoadResult[]>(workloads.map((w) => [w.name, []]));
+    const cpu = new Map<string, CpuShare[]>(workloads.map((w) => [w.name, []]));
+    const sumCpu = (groups: Record<string, Array<number | undefined>>) =>
+      Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids.reduce((a: number, p) => a + (cpuMicros(p) ?? NaN), 0)]));
     for (let r = 0; r < repeats; r++) {
       for (const w of workloads) {
+        const before = sumCpu(w.procs());
         const res = await runClosedLoop({ concurrency, durationMs, call: () => w.call() });
+        const after = sumCpu(w.procs());
+        cpu.get(w.name)!.push(Object.fromEntries(Object.keys(before).map((k) => [k, (after[k]! - before[k]!) / Math.max(1, res.calls)])));
         results.get(w.name)!.push(res);
         log(`  [${r + 1}/${repeats}] ${w.name}: ${Math.round(res.callsPerSec)} calls/s, p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, errors ${res.errors}`);
       }
@@ -98,7 +120,7 @@ async function main(): Promise<void> {
     }
     await client.close();
     await nc.close();
-    await writeReport(results, lowLoad);
+    await writeReport(results, lowLoad, cpu);
   } finally {
     echo.kill('SIGTERM');
     await cluster.stop();
@@ -106,7 +128,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>): Promise<void> {
+async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>, cpu: Map<string, CpuShare[]>): Promise<void> {
   const floorName = 'raw NATS request/reply (floor)';
   const floor = median(results.get(floorName)!.map((r) => r.callsPerSec));
   const rows = [...results].map(([name, rs]) => {
@@ -115,6 +137,12 @@ async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<stri
     return `| ${name} | ${Math.round(cps).toLocaleString('en-US')} | ${spread(rs.map((r) => r.callsPerSec))} | ${median(rs.map((r) => r.p50Ms)).toFixed(2)} | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} | ${errors} | ${(cps / floor).toFixed(2)} |`;
   });
   const low = [...lowLoad].map(([name, r]) => `| ${name} | ${r.p50Ms.toFixed(3)} | ${r.p99Ms.toFixed(3)} | ${r.calls} |`);
+  const cpuRows = [...cpu].map(([name, shares]) => {
+    const keys = Object.keys(shares[0] ?? {});
+    const cell = (k: string) => { const v = median(shares.map((s) => s[k]!)); return Number.isFinite(v) ? `${k} ${Math.round(v)}` : `${k} n/a`; };
+    const total = median(shares.map((s) => Object.values(s).reduce((a, b) => a + b, 0)));
+    return `| ${name} | ${Number.isFinite(total) ? Math.round(total) : 'n/a'} | ${keys.map(cell).join(', ')} |`;
+  });
   const text = `# Benchmarks
 
 Written by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}. Machine: ${cpus().length} cores
@@ -139,6 +167,15 @@ ${rows.join('\n')}
 | workload | p50 ms | p99 ms | calls |
 |---|---|---|---|
 ${low.join('\n')}
+
+## Where the CPU goes (µs of CPU per call, by process, median of the runs above)
+
+On 2 cores every process competes for the same CPU, so throughput follows the total. Measured from
+\`/proc/<pid>/stat\` around each run.
+
+| workload | total µs/call | by process |
+|---|---|---|
+${cpuRows.join('\n')}
 
 ## Reading these numbers
 

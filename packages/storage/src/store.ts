@@ -157,7 +157,14 @@ export class Store {
         this.pending = [];
         this.pendingWaiters = [];
         try {
-          await this.db.batch(ops, { sync: this.sync });
+          // The chained form costs about half the CPU per operation of db.batch(array): no
+          // per-operation option objects to build and check.
+          const batch = this.db.batch();
+          for (const op of ops) {
+            if (op.type === 'put') batch.put(op.key, op.value);
+            else batch.del(op.key);
+          }
+          await batch.write({ sync: this.sync });
           this.batchesWritten++;
           for (const w of waiters) w.resolve();
         } catch (err) {
