@@ -4,6 +4,7 @@
  *   o \0 <type> \0 <id>               -> object meta (version, creation time)
  *   d \0 <type> \0 <id> \0 <entry>     -> entry value: one tag byte (1 JSON text, 2 raw bytes) + payload
  *   k \0 <type> \0 <id> \0 <idemKey>   -> dedup record: the stored response of a finished call
+ *   x \0 <expiry ms, 16 digits> \0 <dedup record key>  -> (empty) expiry index, swept in time order
  *
  * Everything of one object shares the `<type>\0<id>` stem, so an object (with its dedup records)
  * can later be moved or snapshotted as a few key ranges. Type names and ids never contain NUL.
@@ -24,6 +25,15 @@ export const entryPrefix = (o: ObjectKey): string => 'd' + SEP + objectStem(o) +
 export const entryKey = (o: ObjectKey, entry: string): string => entryPrefix(o) + entry;
 export const dedupPrefix = (o: ObjectKey): string => 'k' + SEP + objectStem(o) + SEP;
 export const dedupKey = (o: ObjectKey, idempotencyKey: string): string => dedupPrefix(o) + idempotencyKey;
+
+/** Expiry index entry of a dedup record: sorts by expiry time, so a sweep reads only what expired. */
+export const EXPIRY_PREFIX = 'x' + SEP;
+export const expiryKey = (expiresAtMs: number, recordKey: string): string =>
+  EXPIRY_PREFIX + String(Math.max(0, Math.floor(expiresAtMs))).padStart(16, '0') + SEP + recordKey;
+export function parseExpiryKey(key: string): { expiresAtMs: number; recordKey: string } {
+  const body = key.slice(EXPIRY_PREFIX.length);
+  return { expiresAtMs: Number(body.slice(0, 16)), recordKey: body.slice(17) };
+}
 
 export function rangeOf(prefix: string): { gte: string; lt: string } {
   return { gte: prefix, lt: prefix + HIGH };

@@ -6,7 +6,7 @@
  */
 import { ClassicLevel } from 'classic-level';
 import { mkdir } from 'node:fs/promises';
-import { dedupKey, entryPrefix, metaKey, rangeOf, type ObjectKey } from './keys.js';
+import { dedupKey, entryPrefix, metaKey, rangeOf, expiryKey, parseExpiryKey, EXPIRY_PREFIX, type ObjectKey } from './keys.js';
 import { StorageError } from './errors.js';
 
 export interface ObjectMeta {
@@ -48,6 +48,7 @@ type BatchOp =
   | { type: 'del'; key: string };
 
 const META_BYTES = 16;
+const EMPTY = new Uint8Array(0);
 
 function encodeMeta(m: ObjectMeta): Uint8Array {
   const b = Buffer.allocUnsafe(META_BYTES);
@@ -141,7 +142,11 @@ export class Store {
     for (const [k, v] of rec.writes) {
       this.pending.push(v === null ? { type: 'del', key: prefix + k } : { type: 'put', key: prefix + k, value: v });
     }
-    if (rec.dedup) this.pending.push({ type: 'put', key: dedupKey(o, rec.dedup.key), value: encodeDedup(rec.dedup.record) });
+    if (rec.dedup) {
+      const key = dedupKey(o, rec.dedup.key);
+      this.pending.push({ type: 'put', key, value: encodeDedup(rec.dedup.record) });
+      this.pending.push({ type: 'put', key: expiryKey(rec.dedup.record.expiresAtMs, key), value: EMPTY });
+    }
     this.commitsWritten++;
     return new Promise<void>((resolve, reject) => {
       this.pendingWaiters.push({ resolve, reject });
@@ -175,6 +180,35 @@ export class Store {
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  /**
+   * Deletes dedup records whose retention ended by `nowMs`, oldest first, at most `maxRecords` in one
+   * call; returns how many were deleted. Reads only the expiry index up to now. A record stored
+   * again later under the same key (with a later expiry) is kept: only its stale index entry goes.
+   */
+  async sweepExpiredDedup(nowMs: number, maxRecords = 1000): Promise<number> {
+    if (this.closed) return 0;
+    const due: Array<{ indexKey: string; recordKey: string; expiresAtMs: number }> = [];
+    for await (const key of this.db.keys({ gte: EXPIRY_PREFIX, lt: expiryKey(nowMs + 1, ''), limit: maxRecords })) {
+      const { expiresAtMs, recordKey } = parseExpiryKey(key);
+      due.push({ indexKey: key, recordKey, expiresAtMs });
+    }
+    if (due.length === 0) return 0;
+    const records = await this.db.getMany(due.map((d) => d.recordKey));
+    const batch = this.db.batch();
+    let deleted = 0;
+    due.forEach((d, i) => {
+      batch.del(d.indexKey);
+      const raw = records[i];
+      if (raw !== undefined && decodeDedup(raw).expiresAtMs <= nowMs) {
+        batch.del(d.recordKey);
+        deleted++;
+      }
+    });
+    // Not synced: a sweep lost in a crash is simply done again.
+    await batch.write();
+    return deleted;
   }
 
   /** Waits for queued commits, then closes the database. */

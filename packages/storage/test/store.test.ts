@@ -62,6 +62,26 @@ describe('Store', function () {
     await s.close();
   });
 
+  it('sweeps expired dedup records, oldest first, keeping ones stored again later', async () => {
+    const s = await Store.open(dir.path);
+    const rec = (expiresAtMs: number, tag: number) => ({ response: new Uint8Array([tag]), expiresAtMs, fingerprint: new Uint8Array(0) });
+    await s.commit({ object: acct, meta: { version: 1, createdAtMs: 1 }, writes: [], dedup: { key: 'a', record: rec(1000, 1) } });
+    await s.commit({ object: acct, meta: { version: 2, createdAtMs: 1 }, writes: [], dedup: { key: 'b', record: rec(2000, 2) } });
+    await s.commit({ object: acct, meta: { version: 3, createdAtMs: 1 }, writes: [], dedup: { key: 'c', record: rec(9000, 3) } });
+    // 'a' used again after it expired: a new record with a later expiry
+    await s.commit({ object: acct, meta: { version: 4, createdAtMs: 1 }, writes: [], dedup: { key: 'a', record: rec(8000, 4) } });
+    expect(await s.sweepExpiredDedup(500)).to.equal(0);
+    expect(await s.sweepExpiredDedup(2500)).to.equal(1); // 'b'; the stale index entry of 'a' goes, the record stays
+    expect(await s.getDedup(acct, 'b', 0)).to.equal(undefined);
+    expect([...(await s.getDedup(acct, 'a', 0))!.response]).to.deep.equal([4]);
+    expect(await s.sweepExpiredDedup(2500)).to.equal(0);
+    expect(await s.sweepExpiredDedup(10_000, 1)).to.equal(1); // bounded: one per call
+    expect(await s.sweepExpiredDedup(10_000, 1)).to.equal(1);
+    expect(await s.getDedup(acct, 'a', 0)).to.equal(undefined);
+    expect(await s.getDedup(acct, 'c', 0)).to.equal(undefined);
+    await s.close();
+  });
+
   it('groups concurrent commits into fewer durable batches, in order', async () => {
     const s = await Store.open(dir.path);
     const n = 200;

@@ -31,6 +31,8 @@ export interface WorkerOptions {
   cacheMaxBytes?: number;
   /** How long a finished call's result is kept for duplicates (24 h). */
   dedupRetentionMs?: number;
+  /** How often expired dedup records are deleted (60 s). */
+  dedupSweepIntervalMs?: number;
   /** Memory limit of a method thread's heap (256 MiB). */
   threadMaxHeapMb?: number;
   /** fsync every commit batch (true). */
@@ -51,6 +53,7 @@ export const DEFAULTS = {
   shipObjectMaxBytes: 1024 * 1024,
   cacheMaxBytes: 256 * 1024 * 1024,
   dedupRetentionMs: 24 * 60 * 60 * 1000,
+  dedupSweepIntervalMs: 60_000,
   threadMaxHeapMb: 256,
   syncWrites: true,
 } as const;

@@ -45,6 +45,8 @@ export class LambdaStoreWorker {
   private readonly shardSubs = new Map<number, Subscription>();
   private subs: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
   private configPoll: NodeJS.Timeout | undefined;
   private readonly startedAtMs = Date.now();
   private stopping = false;
@@ -115,6 +117,8 @@ export class LambdaStoreWorker {
     this.heartbeat();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
+    this.sweepTimer = setInterval(() => void this.sweepDedup(), this.options.dedupSweepIntervalMs);
+    this.sweepTimer.unref();
     void this.pollConfig();
   }
 
@@ -246,6 +250,21 @@ export class LambdaStoreWorker {
     }
   }
 
+  /** Deletes expired dedup records in bounded slices, so a long backlog never blocks serving. */
+  private async sweepDedup(): Promise<void> {
+    if (this.sweeping || this.stopping) return;
+    this.sweeping = true;
+    try {
+      for (let slice = 0; slice < 20 && !this.stopping; slice++) {
+        if ((await this.store.sweepExpiredDedup(Date.now(), 1000)) === 0) break;
+      }
+    } catch (err) {
+      console.error(`[worker ${this.id}] dedup sweep failed (will retry): ${(err as Error).message}`);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
   stats() {
     return { ...this.executor.stats, shards: [...this.shardSubs.keys()], configVersion: Number(this.config?.version ?? 0) };
   }
@@ -255,11 +274,13 @@ export class LambdaStoreWorker {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.sweepTimer);
     clearTimeout(this.configPoll);
     for (const s of [...this.subs, ...this.shardSubs.values()]) s.unsubscribe();
     const deadline = Date.now() + graceMs;
     while (this.executor.stats.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     try { await this.nc.drain(); } catch { /* already closed */ }
+    while (this.sweeping) await new Promise((r) => setTimeout(r, 10));
     await this.pool.destroy();
     await this.store.close();
   }
