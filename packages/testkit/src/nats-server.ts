@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   readyTimeoutMs?: number;
   /** Extra arguments for nats-server. */
   args?: string[];
+  /** Extra environment for the server process. */
+  env?: Record<string, string>;
 }
 
 export interface NatsServer {
@@ -46,7 +48,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const ownStore = opts.storeDir === undefined;
   const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'lambdastore-nats-')));
   const args = ['-a', '127.0.0.1', '-p', String(opts.port ? opts.port : -1), '-js', '-sd', storeDir, ...(opts.args ?? [])];
-  const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
   let output = '';
   const onData = (d: Buffer) => {
     output += d.toString();

@@ -6,7 +6,7 @@
  * when start-up fails or the parent process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, realpathSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync, realpathSync, type WriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -278,6 +278,38 @@ export function resolveServiceMain(pkg: '@lambdastore/worker-service' | '@lambda
   return main;
 }
 
+/** Environment variable naming the data folder of the dev cluster a child process belongs to. */
+const DEV_DATA_VARIABLE = 'LAMBDASTORE_DEV_DATA';
+
+/**
+ * Stops processes left running by an earlier dev cluster on `dataDir` whose parent died without
+ * stopping them (they would hold the worker databases and a second nats-server would share the
+ * JetStream folder). Finds them by the marker in their environment; Linux only (elsewhere a no-op).
+ */
+async function stopOrphans(dataDir: string, log: (line: string) => void): Promise<void> {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid);
+  } catch {
+    return;
+  }
+  const needle = `${DEV_DATA_VARIABLE}=${dataDir}\u0000`;
+  const orphans: number[] = [];
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'latin1').includes(needle)) orphans.push(Number(pid));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  for (const pid of orphans) {
+    log(`stopping process ${pid} left running by an earlier dev cluster on ${dataDir}`);
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  const deadline = Date.now() + 5000;
+  while (orphans.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 /** Reads `<dataDir>/cluster.json`; returns it when the process that wrote it is still alive. */
 export function liveClusterFile(dataDir: string): { natsUrl: string; prefix: string; pid: number } | undefined {
   const file = join(dataDir, 'cluster.json');
@@ -337,7 +369,11 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
   const logsDir = join(dataDir, 'logs');
   await mkdir(logsDir, { recursive: true });
   await mkdir(join(dataDir, 'nats'), { recursive: true });
-  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
+  // Every child carries the data folder in its environment, so the orphans of a dev process that was
+  // killed outright (kill -9: no chance to stop its children) can be found and stopped next time.
+  const mark = { [DEV_DATA_VARIABLE]: dataDir };
+  await stopOrphans(dataDir, log);
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}), ...mark };
 
   activeDataDirs.add(dataDir);
   let stopping = false;
@@ -419,6 +455,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     // testkit maps an omitted port to a free one; an explicit 0 would become nats-server's default 4222.
     nats = await startNatsServer({
       storeDir: join(dataDir, 'nats'),
+      env: mark,
       ...(opts.natsPort ? { port: opts.natsPort } : {}),
       readyTimeoutMs: Math.min(readyTimeoutMs, 10_000),
     });

@@ -88,4 +88,27 @@ describe('startDevCluster', function () {
       await d.cleanup();
     }
   });
+
+  it('stops processes an earlier dev cluster on the same folder left behind (its parent was killed)', async () => {
+    const d = await tempDir('lambdastore-devcluster-orphan-');
+    const { spawn } = await import('node:child_process');
+    const { realpathSync } = await import('node:fs');
+    const dataDir = realpathSync(d.path);
+    // stands in for a worker whose dev parent died with kill -9: same marker in its environment
+    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env: { ...process.env, LAMBDASTORE_DEV_DATA: dataDir }, stdio: 'ignore' });
+    const bystander = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env: { ...process.env, LAMBDASTORE_DEV_DATA: dataDir + '-other' }, stdio: 'ignore' });
+    const orphanExit = new Promise((r) => orphan.once('exit', r));
+    let c: DevCluster | undefined;
+    try {
+      c = await startDevCluster({ workers: 1, dataDir, threads: 1 });
+      await orphanExit;
+      expect(orphan.signalCode).to.equal('SIGKILL');
+      expect(bystander.exitCode === null && bystander.signalCode === null, 'another folder\'s process is left alone').to.equal(true);
+    } finally {
+      await c?.stop();
+      orphan.kill('SIGKILL');
+      bystander.kill('SIGKILL');
+      await d.cleanup();
+    }
+  });
 });
