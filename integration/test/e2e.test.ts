@@ -24,7 +24,7 @@ describe('walking skeleton, end to end', function () {
     t = await startTestCluster();
     nc = await natsConnect({ servers: t.cluster.natsUrl });
     const types = await t.client.deployFile(fixture('testtypes.ts'));
-    expect(types.map((x) => x.name)).to.deep.equal(['Counter']);
+    expect(types.map((x) => x.name).sort()).to.deep.equal(['Counter', 'Wallet']);
     await t.client.deployFile(example('bank/account.ts'));
   });
   after(async () => {
@@ -37,7 +37,7 @@ describe('walking skeleton, end to end', function () {
     expect(cfg.numShards).to.equal(16);
     const heads = new Set(cfg.shards.map((s) => s.chain?.[0]));
     expect(heads.size).to.equal(3);
-    expect(cfg.types.map((x) => x.name).sort()).to.deep.equal(['Account', 'Counter']);
+    expect(cfg.types.map((x) => x.name).sort()).to.deep.equal(['Account', 'Counter', 'Wallet']);
   });
 
   it('creates objects and invokes methods through the client', async () => {

@@ -29,6 +29,12 @@ export interface Ctx {
   delete(key: string): void;
   /** All entries whose key starts with `prefix`, sorted by key (this call's own writes included). */
   scan<T = unknown>(prefix?: string, options?: { limit?: number }): Promise<Array<[string, T]>>;
+  /**
+   * Calls a method of another object as part of this call's transaction: everything the chain does
+   * commits together or not at all. Its failure fails the whole chain (even if caught). For now the
+   * callee must live on the same worker (else NOT_SUPPORTED); across workers is being built.
+   */
+  invoke<R = unknown>(ref: ObjectRef, method: string, ...args: unknown[]): Promise<R>;
 }
 
 export type MethodFn = (ctx: Ctx, ...args: any[]) => unknown;

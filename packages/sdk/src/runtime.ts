@@ -88,6 +88,12 @@ const BOOTSTRAP = String.raw`
   const strSlice = String.prototype.slice;
   const strSplit = String.prototype.split;
   const defineProperty = Object.defineProperty;
+  const charCodeAt = String.prototype.charCodeAt;
+  const fromLatin1 = (text) => {
+    const out = new U8(text.length);
+    for (let i = 0; i < text.length; i++) out[i] = apply(charCodeAt, text, [i]);
+    return out;
+  };
 
   const isBytes = (v) => v !== null && typeof v === 'object' && apply(typedArrayTag, v, []) === 'Uint8Array';
   const fnOf = (def) => (typeof def === 'function' ? def : def !== null && typeof def === 'object' ? def.run : undefined);
@@ -165,6 +171,33 @@ const BOOTSTRAP = String.raw`
           if (typeof key !== 'string') throw new TypeErrorCtor('ctx.delete: key must be a string');
           const failure = b.del(key);
           if (failure) failWith(failure);
+        },
+        invoke(ref, method) {
+          if (ref === null || typeof ref !== 'object' || typeof get(ref, 'type') !== 'string' || typeof get(ref, 'id') !== 'string') {
+            return apply(promiseReject, PromiseCtor, [new TypeErrorCtor('ctx.invoke: the first argument must be { type, id }')]);
+          }
+          if (typeof method !== 'string') return apply(promiseReject, PromiseCtor, [new TypeErrorCtor('ctx.invoke: method must be a string')]);
+          const args = [];
+          for (let i = 2; i < arguments.length; i++) args[i - 2] = arguments[i];
+          let argsJson;
+          let argsBytes;
+          if (args.length === 1 && isBytes(args[0])) argsBytes = args[0];
+          else {
+            try { argsJson = jsonStringify(args); } catch (e) { return apply(promiseReject, PromiseCtor, [e]); }
+          }
+          const type = get(ref, 'type');
+          const id = get(ref, 'id');
+          return new PromiseCtor((resolve, reject) => {
+            const failure = b.invoke(type, id, method, argsJson, argsBytes, (kind, payload, errCode, errMsg) => {
+              if (kind === 3) { reject(makeError(errCode, errMsg)); return; }
+              try {
+                if (kind === 0) resolve(undefined);
+                else if (kind === 1) resolve(jsonParse(payload));
+                else resolve(fromLatin1(payload));
+              } catch (e) { reject(e); }
+            });
+            if (failure) { try { failWith(failure); } catch (e) { reject(e); } }
+          });
         },
         scan(prefix, options) {
           const p = prefix === undefined ? '' : prefix;

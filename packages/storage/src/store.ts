@@ -35,7 +35,16 @@ export interface CommitRecord {
   meta: ObjectMeta;
   /** Entry writes; `null` deletes. */
   writes: ReadonlyArray<readonly [string, Uint8Array | null]>;
+  /** The root call's result, stored under `object` (the root's object). */
   dedup?: { key: string; record: DedupRecord };
+  /** Other objects of the same transaction, in the same atomic batch. */
+  others?: ReadonlyArray<ObjectChange>;
+}
+
+export interface ObjectChange {
+  object: ObjectKey;
+  meta: ObjectMeta;
+  writes: ReadonlyArray<readonly [string, Uint8Array | null]>;
 }
 
 export interface StoreOptions {
@@ -137,10 +146,12 @@ export class Store {
   commit(rec: CommitRecord): Promise<void> {
     if (this.closed) return Promise.reject(new StorageError('store is closed'));
     const o = rec.object;
-    this.pending.push({ type: 'put', key: metaKey(o), value: encodeMeta(rec.meta) });
-    const prefix = entryPrefix(o);
-    for (const [k, v] of rec.writes) {
-      this.pending.push(v === null ? { type: 'del', key: prefix + k } : { type: 'put', key: prefix + k, value: v });
+    for (const change of [rec, ...(rec.others ?? [])]) {
+      this.pending.push({ type: 'put', key: metaKey(change.object), value: encodeMeta(change.meta) });
+      const prefix = entryPrefix(change.object);
+      for (const [k, v] of change.writes) {
+        this.pending.push(v === null ? { type: 'del', key: prefix + k } : { type: 'put', key: prefix + k, value: v });
+      }
     }
     if (rec.dedup) {
       const key = dedupKey(o, rec.dedup.key);

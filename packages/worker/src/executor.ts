@@ -8,7 +8,7 @@
  * Aborted attempts (the object changed underneath) re-run with backoff up to maxTxnAttempts.
  * Every failure becomes an error response with a stable code; this never throws.
  */
-import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { BroadcastChannel, MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { randomUUID, createHash } from 'node:crypto';
 import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import {
@@ -27,7 +27,7 @@ import { ObjectCache, objectCacheKey, newCachedObject, type CachedObject } from 
 import type { ModuleFiles } from './modules.js';
 import type { TaskDispatcher } from './dispatch.js';
 import type { ResolvedWorkerOptions } from './options.js';
-import type { ExecResult, ExecTask, PortRequest, PortReply } from './task.js';
+import type { ExecResult, ExecTask, ObjectPart, OpenReply, OpenRequest, PortRequest, PortReply } from './task.js';
 
 const tracer = trace.getTracer('@lambdastore/worker');
 const INIT = 'init';
@@ -40,6 +40,8 @@ export interface ExecutorDeps {
   modules: ModuleFiles;
   /** Current deployed type by name. */
   typeInfo: (name: string) => lambdastore.ITypeInfo | undefined;
+  /** True when this worker serves the object's shard. */
+  serves: (type: string, id: string) => boolean;
   /** Called when memory and disk may have diverged (a durable write failed): the worker must stop. */
   onFatal: (err: Error) => void;
   /** Notable events (a method aborted, a thread lost), one line each. */
@@ -66,7 +68,56 @@ export class Executor {
   private readonly inflightByKey = new Map<string, { outcome: Promise<Outcome>; fingerprint: Uint8Array }>();
   readonly stats: ExecutorStats = { calls: 0, commits: 0, conflicts: 0, timeouts: 0, inflight: 0 };
 
-  constructor(private readonly d: ExecutorDeps) {}
+  private readonly channel: BroadcastChannel;
+  private readonly channelName: string;
+
+  constructor(private readonly d: ExecutorDeps) {
+    // Threads ask here about the objects a chain calls (ctx.invoke); one channel per worker process.
+    this.channelName = `lambdastore-open-${process.pid}-${randomUUID()}`;
+    this.channel = new BroadcastChannel(this.channelName);
+    this.channel.unref();
+    this.channel.onmessage = (ev: unknown) => {
+      const req = (ev as { data: OpenRequest }).data;
+      if (req?.kind === 'open') void this.answerOpen(req);
+    };
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+
+  /** A chain's thread wants a callee object: its snapshot, version and code (this worker only). */
+  private async answerOpen(req: OpenRequest): Promise<void> {
+    let reply: OpenReply;
+    try {
+      reply = await this.open(req);
+    } catch (err) {
+      const e = asLambdaStoreError(err);
+      reply = { kind: 'opened', thread: req.thread, seq: req.seq, error: { code: e.code, message: e.message } };
+    }
+    this.channel.postMessage(reply);
+  }
+
+  private async open(req: OpenRequest): Promise<OpenReply> {
+    const { type, id } = req;
+    if (typeof type !== 'string' || !TYPE_NAME_PATTERN.test(type)) throw new LambdaStoreError('INVALID_ARGUMENT', `invalid type name ${JSON.stringify(type)}`);
+    const idProblem = checkObjectId(id);
+    if (idProblem) throw new LambdaStoreError('INVALID_ARGUMENT', idProblem);
+    const info = this.d.typeInfo(type);
+    if (!info) throw new LambdaStoreError('UNKNOWN_TYPE', `no type ${type} has been deployed`);
+    if (!this.d.serves(type, id)) {
+      throw new LambdaStoreError('NOT_SUPPORTED', `${type} ${id} lives on another worker; calls across workers (two-phase commit) are not available yet`);
+    }
+    const modulePath = await this.d.modules.path(info.moduleId ?? '');
+    const obj = await this.d.cache.get({ type, id });
+    if (!obj) throw new LambdaStoreError('OBJECT_NOT_FOUND', `${type} ${id} does not exist`);
+    const snap = this.d.cache.snapshot(obj, this.d.options.shipObjectMaxBytes);
+    if (!snap) throw new LambdaStoreError('NOT_SUPPORTED', `${type} ${id} is larger than shipObjectMaxBytes; such objects cannot be called through ctx.invoke yet`);
+    const methods = (info.methods ?? []).map((m) => ({ name: m.name ?? '', readonly: !!m.readonly, timeoutMs: m.timeoutMs ?? 0 }));
+    const reply: OpenReply = { kind: 'opened', thread: req.thread, seq: req.seq, modulePath, moduleId: info.moduleId ?? '', methods, version: obj.version, snapshot: snap.base };
+    if (snap.overlay) reply.overlay = snap.overlay;
+    return reply;
+  }
 
   /** Runs a call; resolves with the response and, when available, its encoded bytes. */
   async invoke(req: lambdastore.IInvokeRequest): Promise<Outcome> {
@@ -172,14 +223,22 @@ export class Executor {
         resultEncoding: result.resultEncoding ?? 0,
       });
       const writes = result.writes ?? [];
+      const parts = result.parts ?? [];
       if (call.readonly) {
-        // What it read may still be on its way to disk: answer only once it is durable.
-        if (obj?.durable) await obj.durable;
-        response.objectVersion = seenVersion;
-        return { response };
+        // A chain read several objects at different moments: it stands only if none of them moved
+        // since (no locks needed: it writes nothing).
+        const others = parts.map((p) => this.d.cache.peek(objectCacheKey(p)));
+        const moved = parts.some((p, i) => others[i]?.version !== p.seenVersion) || (parts.length > 0 && obj?.version !== seenVersion);
+        if (!moved) {
+          // What it read may still be on its way to disk: answer only once it is durable.
+          for (const o of [obj, ...others]) if (o?.durable) await o.durable;
+          response.objectVersion = seenVersion;
+          return { response };
+        }
+      } else {
+        const committed = this.commit(call, obj, seenVersion, writes, parts, response, idempotencyKey);
+        if (committed) return { ...committed.outcome, durable: committed.durable };
       }
-      const committed = this.commit(call, obj, seenVersion, writes, response, idempotencyKey);
-      if (committed) return { ...committed.outcome, durable: committed.durable };
       this.stats.conflicts++;
       if (attempt >= this.d.options.maxTxnAttempts) {
         throw new LambdaStoreError('TXN_CONFLICT', `${call.ref.type} ${call.ref.id}: gave up after ${attempt} conflicting attempts`, { retryAfterMs: 10 });
@@ -194,6 +253,7 @@ export class Executor {
     obj: CachedObject | undefined,
     seenVersion: number,
     writes: Array<[string, Uint8Array | null]>,
+    parts: ObjectPart[],
     response: lambdastore.InvokeResponse,
     idempotencyKey: DedupKey | undefined,
   ): { durable: Promise<void>; outcome: Outcome } | undefined {
@@ -206,28 +266,45 @@ export class Executor {
         this.d.cache.insert(target);
       }
       const t = target!;
-      let newVersion = 0;
+      // The chain's other objects (ctx.invoke on this worker): all validated, all applied, one record.
+      const partObjects = parts.map((p) => this.d.cache.peek(objectCacheKey(p)));
+      if (partObjects.some((o) => o === undefined)) return undefined; // evicted meanwhile: run again
+      const writesOf = new Map<string, Array<[string, Uint8Array | null]>>([[t.key, writes]]);
+      const writeSet = new Map<string, CachedObject>([[t.key, t]]);
+      parts.forEach((p, i) => {
+        if (p.writes.length === 0) return;
+        const o = partObjects[i]!;
+        writesOf.set(o.key, p.writes);
+        writeSet.set(o.key, o);
+      });
+      const reads = [{ key: t.key, version: seenVersion }, ...parts.map((p, i) => ({ key: partObjects[i]!.key, version: p.seenVersion }))];
+      const versions = new Map<string, number>();
       const v = commitOcc(
-        { owner: randomUUID(), reads: [{ key: t.key, version: seenVersion }], writes: new Map([[t.key, t]]) },
+        { owner: randomUUID(), reads, writes: writeSet },
         (k) => this.d.cache.peek(k),
         this.locks,
-        (_k, o, nv) => { this.d.cache.apply(o, writes, nv); newVersion = nv; },
+        (k, o, nv) => { this.d.cache.apply(o, writesOf.get(k)!, nv); versions.set(k, nv); },
       );
       if (!v.ok) {
         span.setAttribute('lambdastore.abort_reason', v.reason);
         return undefined;
       }
+      const newVersion = versions.get(t.key)!;
       response.objectVersion = newVersion;
       const bytes = lambdastore.InvokeResponse.encode(response).finish();
       const rec: CommitRecord = { object: call.ref, meta: { version: newVersion, createdAtMs: t.createdAtMs }, writes };
+      const touched = [...writeSet.values()].filter((o) => o !== t);
+      if (touched.length > 0) {
+        rec.others = touched.map((o) => ({ object: o.ref, meta: { version: versions.get(o.key)!, createdAtMs: o.createdAtMs }, writes: writesOf.get(o.key)! }));
+      }
       if (idempotencyKey) {
         rec.dedup = { key: idempotencyKey.key, record: { response: bytes, expiresAtMs: Date.now() + this.d.options.dedupRetentionMs, fingerprint: idempotencyKey.fingerprint } };
       }
       const durable = this.d.store.commit(rec);
-      t.durable = durable;
+      for (const o of writeSet.values()) o.durable = durable;
       this.stats.commits++;
       durable.then(
-        () => { if (t.durable === durable) t.durable = undefined; span.end(); },
+        () => { for (const o of writeSet.values()) if (o.durable === durable) o.durable = undefined; span.end(); },
         (err: Error) => { span.setStatus({ code: SpanStatusCode.ERROR, message: err.message }); span.end(); this.d.onFatal(err); },
       );
       return { durable, outcome: { response, bytes } };
@@ -253,6 +330,7 @@ export class Executor {
       readonly: call.readonly,
       create: call.create,
       maxValueBytes: this.d.options.maxValueBytes,
+      channel: this.channelName,
     };
     if (snapshot) {
       task.snapshot = snapshot.base;

@@ -23,6 +23,40 @@ export interface ExecTask {
   maxValueBytes: number;
   /** W3C trace context of the caller's span. */
   trace?: Record<string, string>;
+  /** BroadcastChannel on which the thread asks the main thread about callees of `ctx.invoke`. */
+  channel: string;
+}
+
+/** Thread -> main over the worker's BroadcastChannel: open a callee object for `ctx.invoke`. */
+export interface OpenRequest {
+  kind: 'open';
+  thread: number;
+  seq: number;
+  type: string;
+  id: string;
+}
+
+/** Main -> thread: the callee's state and code, or why not. */
+export interface OpenReply {
+  kind: 'opened';
+  thread: number;
+  seq: number;
+  error?: ExecError;
+  modulePath?: string;
+  moduleId?: string;
+  methods?: Array<{ name: string; readonly: boolean; timeoutMs: number }>;
+  version?: number;
+  snapshot?: SharedArrayBuffer;
+  overlay?: SharedArrayBuffer;
+}
+
+/** An object other than the call's own that the transaction read or wrote (through ctx.invoke). */
+export interface ObjectPart {
+  type: string;
+  id: string;
+  /** Version the transaction read; validated at commit. */
+  seenVersion: number;
+  writes: Array<[string, Uint8Array | null]>;
 }
 
 export interface ExecError {
@@ -36,6 +70,8 @@ export interface ExecResult {
   resultEncoding?: number;
   /** Entry writes, values encoded with their tag byte; null deletes. In write order, last wins. */
   writes?: Array<[string, Uint8Array | null]>;
+  /** Other objects of this worker the call's chain touched through ctx.invoke. */
+  parts?: ObjectPart[];
   error?: ExecError;
 }
 

@@ -77,6 +77,10 @@ export class LambdaStoreWorker {
       dispatcher: this.dispatcher,
       modules: new ModuleFiles(join(options.dataDir, 'modules'), bucket),
       typeInfo: (name) => this.types.get(name),
+      serves: (type, id) => {
+        const cfg = this.config;
+        return !!cfg && !!cfg.numShards && this.shardSubs.has(shardOf(type, id, cfg.numShards));
+      },
       onFatal,
       log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
     });
@@ -281,6 +285,7 @@ export class LambdaStoreWorker {
     while (this.executor.stats.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     try { await this.nc.drain(); } catch { /* already closed */ }
     while (this.sweeping) await new Promise((r) => setTimeout(r, 10));
+    this.executor.close();
     await this.pool.destroy();
     await this.store.close();
   }

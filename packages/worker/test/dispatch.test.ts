@@ -32,7 +32,7 @@ describe('task dispatcher (real Piscina threads)', function () {
 
   const task = (method: string, args: unknown[]): ExecTask => {
     const a = encodeArgs(args);
-    return { modulePath, moduleId: 'w1', type: 'W', id: 'x', method, args: a.bytes, argsEncoding: a.encoding, readonly: true, create: false, snapshot: packEntries(new Map()), maxValueBytes: 1024 };
+    return { modulePath, moduleId: 'w1', type: 'W', id: 'x', method, args: a.bytes, argsEncoding: a.encoding, readonly: true, create: false, snapshot: packEntries(new Map()), maxValueBytes: 1024, channel: 'unused' };
   };
 
   it('batches waiting calls and aborts only the one that runs away', async () => {

@@ -67,7 +67,7 @@ describe('sandbox against hostile modules', function () {
   const bin = (() => { const o = new Uint8Array(4); o.set([2, 1, 2, 3]); return o; })();
   const task = (method: string, extra: Partial<ExecTask> = {}): ExecTask => {
     const a = encodeArgs([]);
-    return { modulePath, moduleId: 'h1', type: 'H', id: 'x', method, args: a.bytes, argsEncoding: a.encoding, readonly: false, create: false, snapshot: packEntries(new Map([['bin', bin]])), maxValueBytes: 1024, ...extra };
+    return { modulePath, moduleId: 'h1', type: 'H', id: 'x', method, args: a.bytes, argsEncoding: a.encoding, readonly: false, create: false, snapshot: packEntries(new Map([['bin', bin]])), maxValueBytes: 1024, channel: 'unused', ...extra };
   };
   const value = async (method: string, extra?: Partial<ExecTask>) => {
     const r = await execute(task(method, extra));

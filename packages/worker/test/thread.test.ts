@@ -41,7 +41,7 @@ describe('method thread (sandbox + ctx)', function () {
   const json = (v: unknown) => { const t = new TextEncoder().encode(JSON.stringify(v)); const o = new Uint8Array(t.length + 1); o[0] = 1; o.set(t, 1); return o; };
   const task = (method: string, args: unknown[], entries: Map<string, Uint8Array> = new Map(), extra: Partial<ExecTask> = {}): ExecTask => {
     const a = encodeArgs(args);
-    return { modulePath, moduleId: 'm1', type: 'Box', id: 'b', method, args: a.bytes, argsEncoding: a.encoding, readonly: false, create: false, snapshot: packEntries(entries), maxValueBytes: 1000, ...extra };
+    return { modulePath, moduleId: 'm1', type: 'Box', id: 'b', method, args: a.bytes, argsEncoding: a.encoding, readonly: false, create: false, snapshot: packEntries(entries), maxValueBytes: 1000, channel: 'unused', ...extra };
   };
   const result = (r: Awaited<ReturnType<typeof execute>>) => decodeResult(r.result, r.resultEncoding);
 

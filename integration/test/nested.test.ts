@@ -1,0 +1,97 @@
+/**
+ * Nested calls (ctx.invoke) between objects on one worker: a chain commits as one transaction.
+ * Calls across workers are not available yet and fail cleanly with NOT_SUPPORTED.
+ */
+import { expect } from 'chai';
+import { shardOf } from '@lambdastore/proto';
+import { startTestCluster, fixture, rejection, type TestCluster } from '../src/cluster.js';
+
+describe('nested calls on one worker', function () {
+  this.timeout(120_000);
+  let t: TestCluster;
+  let local: string[] = [];
+  let remote = '';
+
+  before(async () => {
+    t = await startTestCluster();
+    await t.client.deployFile(fixture('testtypes.ts'));
+    const cfg = await t.client.config();
+    const owner = (id: string) => cfg.shards.find((s) => s.shard === shardOf('Wallet', id, cfg.numShards))?.chain?.[0];
+    const home = owner('w0');
+    for (let i = 0; local.length < 6; i++) if (owner(`w${i}`) === home) local.push(`w${i}`);
+    for (let i = 0; !remote; i++) if (owner(`x${i}`) !== home) remote = `x${i}`;
+    for (const id of [...local, remote]) await t.client.create('Wallet', id, 100);
+  });
+  after(async () => { await t?.stop(); });
+
+  const balance = (id: string) => t.client.invoke('Wallet', id, 'balance') as Promise<number>;
+
+  it('moves money between two objects as one transaction', async () => {
+    const [a, b] = local as [string, string];
+    expect(await t.client.invoke('Wallet', a, 'transfer', [b, 30])).to.equal(70);
+    expect(await balance(a)).to.equal(70);
+    expect(await balance(b)).to.equal(130);
+    // back, so the concurrency test starts from 100 each
+    await t.client.invoke('Wallet', b, 'transfer', [a, 30]);
+  });
+
+  it('applies nothing of a chain whose root throws after its callee wrote', async () => {
+    const [a, b] = local as [string, string];
+    expect((await rejection(t.client.invoke('Wallet', a, 'transferThenThrow', [b, 10]))).code).to.equal('METHOD_FAILED');
+    expect([await balance(a), await balance(b)]).to.deep.equal([100, 100]);
+  });
+
+  it('fails the whole chain when a callee fails, even if the caller catches it', async () => {
+    const [a, b] = local as [string, string];
+    expect((await rejection(t.client.invoke('Wallet', a, 'swallowCalleeFailure', [b]))).code).to.equal('UNKNOWN_METHOD');
+    expect(await balance(a)).to.equal(100);
+  });
+
+  it('keeps read-only chains read-only', async () => {
+    const [a, b] = local as [string, string];
+    expect((await rejection(t.client.invoke('Wallet', a, 'sneakyChain', [b]))).code).to.equal('NOT_READONLY');
+    expect(await balance(b)).to.equal(100);
+  });
+
+  it('refuses a callee on another worker cleanly, applying nothing', async () => {
+    const [a] = local as [string];
+    const err = await rejection(t.client.invoke('Wallet', a, 'transfer', [remote, 5]));
+    expect(err.code).to.equal('NOT_SUPPORTED');
+    expect([await balance(a), await balance(remote)]).to.deep.equal([100, 100]);
+  });
+
+  it('concurrent transfers keep the total; read-only chains always see a consistent total', async () => {
+    const total = 100 * local.length;
+    let stop = false;
+    const sums: number[] = [];
+    const readers = (async () => {
+      while (!stop) sums.push((await t.client.invoke('Wallet', local[0]!, 'sum', [local.slice(1)])) as number);
+    })();
+    const deadline = Date.now() + 4000;
+    let ok = 0;
+    let refused = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (Date.now() < deadline) {
+        const from = local[Math.floor(Math.random() * local.length)]!;
+        const to = local[Math.floor(Math.random() * local.length)]!;
+        if (from === to) continue;
+        try {
+          await t.client.invoke('Wallet', from, 'transfer', [to, 1 + Math.floor(Math.random() * 20)]);
+          ok++;
+        } catch (err) {
+          expect((err as { code: string }).code).to.equal('INSUFFICIENT_FUNDS');
+          refused++;
+        }
+      }
+    }));
+    stop = true;
+    await readers;
+    const balances = await Promise.all(local.map(balance));
+    expect(balances.reduce((x, y) => x + y, 0)).to.equal(total);
+    for (const b of balances) expect(b).to.be.at.least(0);
+    expect(ok).to.be.greaterThan(50);
+    expect(sums.length).to.be.greaterThan(10);
+    for (const s of sums) expect(s, 'a read-only chain saw a torn total').to.equal(total);
+    void refused;
+  });
+});
