@@ -1,12 +1,12 @@
 /**
  * Nested calls (ctx.invoke) between objects on one worker: a chain commits as one transaction.
- * Calls across workers are not available yet and fail cleanly with NOT_SUPPORTED.
+ * Calls across workers commit by two-phase commit.
  */
 import { expect } from 'chai';
 import { shardOf } from '@lambdastore/proto';
 import { startTestCluster, fixture, rejection, type TestCluster } from '../src/cluster.js';
 
-describe('nested calls on one worker', function () {
+describe('nested calls (ctx.invoke)', function () {
   this.timeout(120_000);
   let t: TestCluster;
   let local: string[] = [];
@@ -53,11 +53,17 @@ describe('nested calls on one worker', function () {
     expect(await balance(b)).to.equal(100);
   });
 
-  it('refuses a callee on another worker cleanly, applying nothing', async () => {
+  it('commits a chain across workers as one transaction (two-phase commit)', async () => {
     const [a] = local as [string];
-    const err = await rejection(t.client.invoke('Wallet', a, 'transfer', [remote, 5]));
-    expect(err.code).to.equal('NOT_SUPPORTED');
+    expect(await t.client.invoke('Wallet', a, 'transfer', [remote, 5])).to.equal(95);
+    expect([await balance(a), await balance(remote)]).to.deep.equal([95, 105]);
+    expect(await t.client.invoke('Wallet', remote, 'transfer', [a, 5])).to.equal(100);
     expect([await balance(a), await balance(remote)]).to.deep.equal([100, 100]);
+    // a failing chain across workers applies nothing anywhere
+    expect((await rejection(t.client.invoke('Wallet', a, 'transferThenThrow', [remote, 10]))).code).to.equal('METHOD_FAILED');
+    expect([await balance(a), await balance(remote)]).to.deep.equal([100, 100]);
+    // a read-only chain across workers
+    expect(await t.client.invoke('Wallet', a, 'sum', [[remote]])).to.equal(200);
   });
 
   it('concurrent transfers keep the total; read-only chains always see a consistent total', async () => {

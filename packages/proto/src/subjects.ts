@@ -6,6 +6,10 @@
  * |---------------------------------|------------------------------|------------------------------|
  * | `<p>.invoke`                    | every worker, queue `<p>.ingress` | InvokeRequest (or JSON) -> InvokeResponse |
  * | `<p>.shard.<n>.invoke`          | the worker serving shard n   | InvokeRequest -> InvokeResponse |
+ * | `<p>.shard.<n>.txn.snapshot`    | the worker serving shard n   | TxnSnapshotRequest -> TxnSnapshotResponse |
+ * | `<p>.shard.<n>.txn.prepare`     | the worker serving shard n   | TxnPrepare -> TxnVote        |
+ * | `<p>.shard.<n>.txn.decide`      | the worker serving shard n   | TxnDecide -> TxnAck          |
+ * | `<p>.shard.<n>.txn.decision`    | the worker serving shard n (a root) | TxnDecisionQuery -> TxnDecisionAnswer |
  * | `<p>.hb`                        | coordinator                  | Heartbeat (publish only)     |
  * | `<p>.config`                    | workers, clients             | ClusterConfig (publish only) |
  * | `<p>.admin.config`              | coordinator                  | ConfigRequest -> ConfigResponse |
@@ -25,6 +29,8 @@ export interface Subjects {
   readonly ingressQueue: string;
   /** Per-shard invoke subject for clients that route themselves. */
   shardInvoke(shard: number): string;
+  /** Two-phase commit with the worker serving a shard: `snapshot`, `prepare`, `decide`, `decision`. */
+  shardTxn(shard: number, step: 'snapshot' | 'prepare' | 'decide' | 'decision'): string;
   /** Worker heartbeats. */
   readonly heartbeat: string;
   /** Cluster config broadcasts. */
@@ -49,6 +55,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     invoke: `${prefix}.invoke`,
     ingressQueue: `${prefix}.ingress`,
     shardInvoke: (shard: number) => `${prefix}.shard.${shard}.invoke`,
+    shardTxn: (shard: number, step: string) => `${prefix}.shard.${shard}.txn.${step}`,
     heartbeat: `${prefix}.hb`,
     config: `${prefix}.config`,
     adminConfig: `${prefix}.admin.config`,

@@ -31,8 +31,8 @@ export interface Ctx {
   scan<T = unknown>(prefix?: string, options?: { limit?: number }): Promise<Array<[string, T]>>;
   /**
    * Calls a method of another object as part of this call's transaction: everything the chain does
-   * commits together or not at all. Its failure fails the whole chain (even if caught). For now the
-   * callee must live on the same worker (else NOT_SUPPORTED); across workers is being built.
+   * commits together or not at all, wherever the objects live. Its failure fails the whole chain
+   * (even if caught). A readonly method may only call readonly methods.
    */
   invoke<R = unknown>(ref: ObjectRef, method: string, ...args: unknown[]): Promise<R>;
 }

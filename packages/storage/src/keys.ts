@@ -5,6 +5,8 @@
  *   d \0 <type> \0 <id> \0 <entry>     -> entry value: one tag byte (1 JSON text, 2 raw bytes) + payload
  *   k \0 <type> \0 <id> \0 <idemKey>   -> dedup record: the stored response of a finished call
  *   x \0 <expiry ms, 16 digits> \0 <dedup record key>  -> (empty) expiry index, swept in time order
+ *   p \0 <txn id>                     -> a participant's prepared part (two-phase commit)
+ *   c \0 <txn id>                     -> a root's commit decision, until every participant acknowledged
  *
  * Everything of one object shares the `<type>\0<id>` stem, so an object (with its dedup records)
  * can later be moved or snapshotted as a few key ranges. Type names and ids never contain NUL.
@@ -34,6 +36,8 @@ export function parseExpiryKey(key: string): { expiresAtMs: number; recordKey: s
   const body = key.slice(EXPIRY_PREFIX.length);
   return { expiresAtMs: Number(body.slice(0, 16)), recordKey: body.slice(17) };
 }
+
+export const txnRecordKey = (kind: 'prepare' | 'decision', txnId: string): string => (kind === 'prepare' ? 'p' : 'c') + SEP + txnId;
 
 export function rangeOf(prefix: string): { gte: string; lt: string } {
   return { gte: prefix, lt: prefix + HIGH };

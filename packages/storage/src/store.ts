@@ -6,7 +6,7 @@
  */
 import { ClassicLevel } from 'classic-level';
 import { mkdir } from 'node:fs/promises';
-import { dedupKey, entryPrefix, metaKey, rangeOf, expiryKey, parseExpiryKey, EXPIRY_PREFIX, type ObjectKey } from './keys.js';
+import { dedupKey, entryPrefix, metaKey, rangeOf, expiryKey, parseExpiryKey, txnRecordKey, EXPIRY_PREFIX, type ObjectKey } from './keys.js';
 import { StorageError } from './errors.js';
 
 export interface ObjectMeta {
@@ -29,23 +29,34 @@ export interface DedupRecord {
   fingerprint: Uint8Array;
 }
 
-/** Everything one call (or one transaction on this worker) changes, applied atomically. */
+/** Everything one call (or one transaction's part on this worker) changes, applied atomically. */
 export interface CommitRecord {
-  object: ObjectKey;
-  meta: ObjectMeta;
-  /** Entry writes; `null` deletes. */
-  writes: ReadonlyArray<readonly [string, Uint8Array | null]>;
-  /** The root call's result, stored under `object` (the root's object). */
-  dedup?: { key: string; record: DedupRecord };
-  /** Other objects of the same transaction, in the same atomic batch. */
-  others?: ReadonlyArray<ObjectChange>;
+  /** Objects written, each with its new meta (version). */
+  changes: ReadonlyArray<ObjectChange>;
+  /** The root call's result, kept for duplicates of its idempotency key. */
+  dedup?: { object: ObjectKey; key: string; record: DedupRecord };
+  /** Two-phase-commit records written or deleted (null) in the same batch. */
+  txn?: ReadonlyArray<TxnRecordChange>;
 }
 
 export interface ObjectChange {
   object: ObjectKey;
   meta: ObjectMeta;
+  /** Entry writes; `null` deletes. */
   writes: ReadonlyArray<readonly [string, Uint8Array | null]>;
 }
+
+/**
+ * A participant's prepared part (`prepare`) or a root's commit decision (`decision`), by
+ * transaction id; the value's format belongs to the caller (protobuf). `null` deletes it.
+ */
+export interface TxnRecordChange {
+  kind: TxnRecordKind;
+  txnId: string;
+  value: Uint8Array | null;
+}
+
+export type TxnRecordKind = 'prepare' | 'decision';
 
 export interface StoreOptions {
   /** fsync each batch (default true). Off only for throw-away benchmarks. */
@@ -131,6 +142,18 @@ export class Store {
     return (await this.db.get(metaKey(o))) !== undefined;
   }
 
+  /** Every stored two-phase-commit record of a kind (after a restart: what is still undecided). */
+  async loadTxnRecords(kind: TxnRecordKind): Promise<Array<{ txnId: string; value: Uint8Array }>> {
+    const prefix = txnRecordKey(kind, '');
+    const out: Array<{ txnId: string; value: Uint8Array }> = [];
+    for await (const [k, v] of this.db.iterator(rangeOf(prefix))) out.push({ txnId: k.slice(prefix.length), value: v });
+    return out;
+  }
+
+  async getTxnRecord(kind: TxnRecordKind, txnId: string): Promise<Uint8Array | undefined> {
+    return this.db.get(txnRecordKey(kind, txnId));
+  }
+
   /** The stored response of a finished call, unless it expired. */
   async getDedup(o: ObjectKey, idempotencyKey: string, nowMs = Date.now()): Promise<DedupRecord | undefined> {
     const raw = await this.db.get(dedupKey(o, idempotencyKey));
@@ -145,16 +168,19 @@ export class Store {
    */
   commit(rec: CommitRecord): Promise<void> {
     if (this.closed) return Promise.reject(new StorageError('store is closed'));
-    const o = rec.object;
-    for (const change of [rec, ...(rec.others ?? [])]) {
+    for (const change of rec.changes) {
       this.pending.push({ type: 'put', key: metaKey(change.object), value: encodeMeta(change.meta) });
       const prefix = entryPrefix(change.object);
       for (const [k, v] of change.writes) {
         this.pending.push(v === null ? { type: 'del', key: prefix + k } : { type: 'put', key: prefix + k, value: v });
       }
     }
+    for (const t of rec.txn ?? []) {
+      const key = txnRecordKey(t.kind, t.txnId);
+      this.pending.push(t.value === null ? { type: 'del', key } : { type: 'put', key, value: t.value });
+    }
     if (rec.dedup) {
-      const key = dedupKey(o, rec.dedup.key);
+      const key = dedupKey(rec.dedup.object, rec.dedup.key);
       this.pending.push({ type: 'put', key, value: encodeDedup(rec.dedup.record) });
       this.pending.push({ type: 'put', key: expiryKey(rec.dedup.record.expiresAtMs, key), value: EMPTY });
     }
@@ -166,12 +192,20 @@ export class Store {
   }
 
   private async flush(): Promise<void> {
+    // Yield first: commits queued in the same tick join this batch, and `this.flushing` is set
+    // before the loop can finish (an empty queue would otherwise end it synchronously).
+    await undefined;
     try {
-      while (this.pending.length > 0) {
+      while (this.pending.length > 0 || this.pendingWaiters.length > 0) {
         const ops = this.pending;
         const waiters = this.pendingWaiters;
         this.pending = [];
         this.pendingWaiters = [];
+        // A commit with nothing to write still waits for everything queued before it.
+        if (ops.length === 0) {
+          for (const w of waiters) w.resolve();
+          continue;
+        }
         try {
           // The chained form costs about half the CPU per operation of db.batch(array): no
           // per-operation option objects to build and check.

@@ -16,16 +16,19 @@ import {
   LambdaStoreError,
   asLambdaStoreError,
   errorResponse,
+  errorFromWire,
   checkObjectId,
   TYPE_NAME_PATTERN,
   METHOD_NAME_PATTERN,
   traceCarrier,
+  type Subjects,
 } from '@lambdastore/proto';
 import type { Store, CommitRecord } from '@lambdastore/storage';
 import { LockTable, commitOcc, retryBackoffMs } from '@lambdastore/txn';
 import { ObjectCache, objectCacheKey, newCachedObject, type CachedObject } from './objects.js';
 import type { ModuleFiles } from './modules.js';
 import type { TaskDispatcher } from './dispatch.js';
+import { TwoPhase, type Transport } from './twophase.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { ExecResult, ExecTask, ObjectPart, OpenReply, OpenRequest, PortRequest, PortReply } from './task.js';
 
@@ -42,6 +45,11 @@ export interface ExecutorDeps {
   typeInfo: (name: string) => lambdastore.ITypeInfo | undefined;
   /** True when this worker serves the object's shard. */
   serves: (type: string, id: string) => boolean;
+  /** The object's shard under the current map (undefined without a map). */
+  shardFor: (type: string, id: string) => number | undefined;
+  /** NATS requests to other workers (two-phase commit). */
+  transport: Transport;
+  subjects: Subjects;
   /** Called when memory and disk may have diverged (a durable write failed): the worker must stop. */
   onFatal: (err: Error) => void;
   /** Notable events (a method aborted, a thread lost), one line each. */
@@ -71,7 +79,10 @@ export class Executor {
   private readonly channel: BroadcastChannel;
   private readonly channelName: string;
 
+  readonly twoPhase: TwoPhase;
+
   constructor(private readonly d: ExecutorDeps) {
+    this.twoPhase = new TwoPhase({ store: d.store, cache: d.cache, locks: this.locks, subjects: d.subjects, transport: d.transport, log: d.log, onFatal: d.onFatal });
     // Threads ask here about the objects a chain calls (ctx.invoke); one channel per worker process.
     this.channelName = `lambdastore-open-${process.pid}-${randomUUID()}`;
     this.channel = new BroadcastChannel(this.channelName);
@@ -84,6 +95,7 @@ export class Executor {
 
   close(): void {
     this.channel.close();
+    this.twoPhase.close();
   }
 
   /** A chain's thread wants a callee object: its snapshot, version and code (this worker only). */
@@ -105,15 +117,28 @@ export class Executor {
     if (idProblem) throw new LambdaStoreError('INVALID_ARGUMENT', idProblem);
     const info = this.d.typeInfo(type);
     if (!info) throw new LambdaStoreError('UNKNOWN_TYPE', `no type ${type} has been deployed`);
-    if (!this.d.serves(type, id)) {
-      throw new LambdaStoreError('NOT_SUPPORTED', `${type} ${id} lives on another worker; calls across workers (two-phase commit) are not available yet`);
-    }
     const modulePath = await this.d.modules.path(info.moduleId ?? '');
+    const methods = (info.methods ?? []).map((m) => ({ name: m.name ?? '', readonly: !!m.readonly, timeoutMs: m.timeoutMs ?? 0 }));
+    if (!this.d.serves(type, id)) {
+      // Served elsewhere: read it from its owner; the commit goes through two-phase commit.
+      const shard = this.d.shardFor(type, id);
+      if (shard === undefined) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
+      let raw: Uint8Array;
+      try {
+        raw = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'snapshot'), lambdastore.TxnSnapshotRequest.encode({ object: { type, id } }).finish(), 5000);
+      } catch (err) {
+        throw new LambdaStoreError('SHARD_UNAVAILABLE', `shard ${shard} did not answer: ${(err as Error).message}`, { retryAfterMs: 250 });
+      }
+      const snap = lambdastore.TxnSnapshotResponse.decode(raw);
+      if (!snap.ok) throw errorFromWire(snap.error);
+      const reply: OpenReply = { kind: 'opened', thread: req.thread, seq: req.seq, modulePath, moduleId: info.moduleId ?? '', methods, version: Number(snap.version), snapshot: toShared(snap.snapshot) };
+      if (snap.overlay && snap.overlay.length > 0) reply.overlay = toShared(snap.overlay);
+      return reply;
+    }
     const obj = await this.d.cache.get({ type, id });
     if (!obj) throw new LambdaStoreError('OBJECT_NOT_FOUND', `${type} ${id} does not exist`);
     const snap = this.d.cache.snapshot(obj, this.d.options.shipObjectMaxBytes);
     if (!snap) throw new LambdaStoreError('NOT_SUPPORTED', `${type} ${id} is larger than shipObjectMaxBytes; such objects cannot be called through ctx.invoke yet`);
-    const methods = (info.methods ?? []).map((m) => ({ name: m.name ?? '', readonly: !!m.readonly, timeoutMs: m.timeoutMs ?? 0 }));
     const reply: OpenReply = { kind: 'opened', thread: req.thread, seq: req.seq, modulePath, moduleId: info.moduleId ?? '', methods, version: obj.version, snapshot: snap.base };
     if (snap.overlay) reply.overlay = snap.overlay;
     return reply;
@@ -224,7 +249,11 @@ export class Executor {
       });
       const writes = result.writes ?? [];
       const parts = result.parts ?? [];
-      if (call.readonly) {
+      const remote = parts.filter((p) => !this.d.serves(p.type, p.id));
+      if (remote.length > 0) {
+        const committed = await this.commitAcrossWorkers(call, obj, seenVersion, writes, parts, response, idempotencyKey);
+        if (committed) return committed;
+      } else if (call.readonly) {
         // A chain read several objects at different moments: it stands only if none of them moved
         // since (no locks needed: it writes nothing).
         const others = parts.map((p) => this.d.cache.peek(objectCacheKey(p)));
@@ -292,14 +321,10 @@ export class Executor {
       const newVersion = versions.get(t.key)!;
       response.objectVersion = newVersion;
       const bytes = lambdastore.InvokeResponse.encode(response).finish();
-      const rec: CommitRecord = { object: call.ref, meta: { version: newVersion, createdAtMs: t.createdAtMs }, writes };
-      const touched = [...writeSet.values()].filter((o) => o !== t);
-      if (touched.length > 0) {
-        rec.others = touched.map((o) => ({ object: o.ref, meta: { version: versions.get(o.key)!, createdAtMs: o.createdAtMs }, writes: writesOf.get(o.key)! }));
-      }
-      if (idempotencyKey) {
-        rec.dedup = { key: idempotencyKey.key, record: { response: bytes, expiresAtMs: Date.now() + this.d.options.dedupRetentionMs, fingerprint: idempotencyKey.fingerprint } };
-      }
+      const rec: CommitRecord = {
+        changes: [...writeSet.values()].map((o) => ({ object: o.ref, meta: { version: versions.get(o.key)!, createdAtMs: o.createdAtMs }, writes: writesOf.get(o.key)! })),
+      };
+      if (idempotencyKey) rec.dedup = this.dedupRecord(call, idempotencyKey, bytes);
       const durable = this.d.store.commit(rec);
       for (const o of writeSet.values()) o.durable = durable;
       this.stats.commits++;
@@ -312,6 +337,60 @@ export class Executor {
       span.end();
       throw err;
     }
+  }
+
+  private dedupRecord(call: Call, key: DedupKey, bytes: Uint8Array): NonNullable<CommitRecord['dedup']> {
+    return { object: call.ref, key: key.key, record: { response: bytes, expiresAtMs: Date.now() + this.d.options.dedupRetentionMs, fingerprint: key.fingerprint } };
+  }
+
+  /**
+   * A chain that touched objects of other workers: two-phase commit with this worker as root.
+   * Read-only chains take the same path (their participants only lock and validate).
+   */
+  private async commitAcrossWorkers(
+    call: Call,
+    obj: CachedObject | undefined,
+    seenVersion: number,
+    writes: Array<[string, Uint8Array | null]>,
+    parts: ObjectPart[],
+    response: lambdastore.InvokeResponse,
+    idempotencyKey: DedupKey | undefined,
+  ): Promise<Outcome | undefined> {
+    if (call.create || !obj) {
+      throw new LambdaStoreError('NOT_SUPPORTED', 'an init that calls objects on other workers is not supported yet');
+    }
+    const local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]> }> = [{ obj, seenVersion, writes }];
+    const remote = new Map<number, ObjectPart[]>();
+    for (const p of parts) {
+      if (this.d.serves(p.type, p.id)) {
+        const o = this.d.cache.peek(objectCacheKey(p));
+        if (!o) return undefined; // evicted meanwhile: run again
+        local.push({ obj: o, seenVersion: p.seenVersion, writes: p.writes });
+      } else {
+        const shard = this.d.shardFor(p.type, p.id)!;
+        remote.set(shard, [...(remote.get(shard) ?? []), p]);
+      }
+    }
+    let bytes: Uint8Array | undefined;
+    const r = await this.twoPhase.commit({
+      txnId: randomUUID(),
+      rootShard: this.d.shardFor(call.ref.type, call.ref.id)!,
+      local,
+      remote,
+      readonly: call.readonly,
+      finish: (versions) => {
+        response.objectVersion = versions.get(obj.key) ?? seenVersion;
+        bytes = lambdastore.InvokeResponse.encode(response).finish();
+        if (call.readonly) return { changes: [] };
+        const changes = local
+          .filter((l) => versions.has(l.obj.key))
+          .map((l) => ({ object: l.obj.ref, meta: { version: versions.get(l.obj.key)!, createdAtMs: l.obj.createdAtMs }, writes: l.writes }));
+        return idempotencyKey ? { changes, dedup: this.dedupRecord(call, idempotencyKey, bytes) } : { changes };
+      },
+    });
+    if (!r) return undefined;
+    this.stats.commits++;
+    return { response, bytes: bytes!, durable: r.durable };
   }
 
   /** Runs the method in a thread, bounded by its time limit. */
@@ -364,6 +443,13 @@ export class Executor {
       readPort?.close();
     }
   }
+}
+
+/** Bytes from the wire into shared memory, so they can travel to a thread without copies. */
+function toShared(bytes: Uint8Array): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(bytes.length);
+  new Uint8Array(sab).set(bytes);
+  return sab;
 }
 
 /** The snapshot of an object that does not exist yet: zero entries. */

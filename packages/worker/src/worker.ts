@@ -42,7 +42,7 @@ export class LambdaStoreWorker {
   private readonly subjects: Subjects;
   private config: lambdastore.ClusterConfig | undefined;
   private types = new Map<string, lambdastore.ITypeInfo>();
-  private readonly shardSubs = new Map<number, Subscription>();
+  private readonly shardSubs = new Map<number, Subscription[]>();
   private subs: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -81,6 +81,11 @@ export class LambdaStoreWorker {
         const cfg = this.config;
         return !!cfg && !!cfg.numShards && this.shardSubs.has(shardOf(type, id, cfg.numShards));
       },
+      shardFor: (type, id) => (this.config?.numShards ? shardOf(type, id, this.config.numShards) : undefined),
+      transport: {
+        request: async (subject, data, timeoutMs) => (await nc.request(subject, data, { timeout: timeoutMs })).data,
+      },
+      subjects: this.subjects,
       onFatal,
       log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
     });
@@ -110,6 +115,8 @@ export class LambdaStoreWorker {
       throw err;
     }
     const w = new LambdaStoreWorker(options, nc, store, pool, onFatal);
+    // Prepared parts re-lock their objects before any call can read them.
+    await w.executor.twoPhase.recover();
     w.join();
     return w;
   }
@@ -156,18 +163,38 @@ export class LambdaStoreWorker {
     this.config = cfg;
     this.types = new Map(cfg.types.map((t) => [t.name ?? '', t]));
     const mine = new Set(cfg.shards.filter((a) => a.chain?.[0] === this.id).map((a) => a.shard ?? 0));
-    for (const [shard, sub] of this.shardSubs) {
+    for (const [shard, subs] of this.shardSubs) {
       if (!mine.has(shard)) {
-        sub.unsubscribe();
+        for (const sub of subs) sub.unsubscribe();
         this.shardSubs.delete(shard);
       }
     }
     for (const shard of mine) {
-      if (!this.shardSubs.has(shard)) {
-        this.shardSubs.set(shard, this.nc.subscribe(this.subjects.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, false) }));
-      }
+      if (!this.shardSubs.has(shard)) this.shardSubs.set(shard, this.serveShard(shard));
     }
     this.heartbeat();
+  }
+
+  /** The subjects of one shard: invocations, and the two-phase-commit steps of chains that touch it. */
+  private serveShard(shard: number): Subscription[] {
+    const s = this.subjects;
+    const tp = this.executor.twoPhase;
+    const answer = (step: 'snapshot' | 'prepare' | 'decide' | 'decision', fn: (data: Uint8Array) => Uint8Array | Promise<Uint8Array>) =>
+      this.nc.subscribe(s.shardTxn(shard, step), {
+        callback: (_e, m) => {
+          if (!m.reply) return;
+          Promise.resolve()
+            .then(() => fn(m.data))
+            .then((out) => m.respond(out), (err: Error) => console.error(`[worker ${this.id}] txn ${step} failed: ${err.message}`));
+        },
+      });
+    return [
+      this.nc.subscribe(s.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, false) }),
+      answer('snapshot', (d) => tp.answerSnapshot(d, this.options.shipObjectMaxBytes)),
+      answer('prepare', (d) => tp.answerPrepare(d)),
+      answer('decide', (d) => tp.answerDecide(d)),
+      answer('decision', (d) => tp.answerDecisionQuery(d)),
+    ];
   }
 
   private heartbeat(): void {
@@ -280,7 +307,7 @@ export class LambdaStoreWorker {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
     clearTimeout(this.configPoll);
-    for (const s of [...this.subs, ...this.shardSubs.values()]) s.unsubscribe();
+    for (const s of [...this.subs, ...[...this.shardSubs.values()].flat()]) s.unsubscribe();
     const deadline = Date.now() + graceMs;
     while (this.executor.stats.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     try { await this.nc.drain(); } catch { /* already closed */ }

@@ -15,7 +15,7 @@ describe('object cache', function () {
   const entries = (n: number) => Array.from({ length: n }, (_, i) => [`k${String(i).padStart(3, '0')}`, encodeJsonValue(JSON.stringify('v'.repeat(100)))] as [string, Uint8Array]);
 
   it('loads from the store, reports missing objects, and ships a shared snapshot', async () => {
-    await store.commit({ object: ref, meta: { version: 3, createdAtMs: 1 }, writes: entries(10) });
+    await store.commit({ changes: [{ object: ref, meta: { version: 3, createdAtMs: 1 }, writes: entries(10) }] });
     const cache = new ObjectCache(store, 1 << 20);
     expect(await cache.get({ type: 'T', id: 'nope' })).to.equal(undefined);
     const obj = (await cache.get(ref))!;
@@ -27,7 +27,7 @@ describe('object cache', function () {
   });
 
   it('ships small changes as an overlay and repacks once they outgrow the object', async () => {
-    await store.commit({ object: ref, meta: { version: 1, createdAtMs: 1 }, writes: entries(100) });
+    await store.commit({ changes: [{ object: ref, meta: { version: 1, createdAtMs: 1 }, writes: entries(100) }] });
     const cache = new ObjectCache(store, 1 << 24);
     const obj = (await cache.get(ref))!;
     const base = cache.snapshot(obj, 1 << 20)!.base;
@@ -49,7 +49,7 @@ describe('object cache', function () {
   });
 
   it('evicts least recently used objects past its byte budget, never one still being written', async () => {
-    for (const id of ['a', 'b', 'c']) await store.commit({ object: { type: 'T', id }, meta: { version: 1, createdAtMs: 1 }, writes: entries(10) });
+    for (const id of ['a', 'b', 'c']) await store.commit({ changes: [{ object: { type: 'T', id }, meta: { version: 1, createdAtMs: 1 }, writes: entries(10) }] });
     const cache = new ObjectCache(store, 2500);
     const a = (await cache.get({ type: 'T', id: 'a' }))!;
     a.durable = new Promise(() => {});

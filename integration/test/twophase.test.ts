@@ -1,0 +1,114 @@
+/**
+ * Chains across workers: two-phase commit keeps them all-or-nothing and exactly-once, with workers
+ * killed (SIGKILL) in the middle and started again on their data.
+ */
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { shardOf } from '@lambdastore/proto';
+import { startTestCluster, fixture, type TestCluster } from '../src/cluster.js';
+
+interface Logs { in: string[]; out: string[]; balance: number }
+
+describe('two-phase commit across workers', function () {
+  this.timeout(240_000);
+  let t: TestCluster;
+  const wallets: string[] = [];
+  const INITIAL = 1000;
+  // Transfer ids are unique over the whole suite; every outcome is kept for the audits.
+  let seq = 0;
+  const acked = new Set<string>();
+  const unknown = new Set<string>();
+  const sent = new Map<string, { from: string; to: string; amount: number }>();
+
+  before(async () => {
+    t = await startTestCluster();
+    await t.client.deployFile(fixture('testtypes.ts'));
+    const cfg = await t.client.config();
+    const owner = (id: string) => cfg.shards.find((s) => s.shard === shardOf('Wallet', id, cfg.numShards))?.chain?.[0];
+    // four wallets on each worker
+    const perWorker = new Map<string, number>();
+    for (let i = 0; wallets.length < 12; i++) {
+      const id = `tp${i}`;
+      const w = owner(id)!;
+      if ((perWorker.get(w) ?? 0) >= 4) continue;
+      perWorker.set(w, (perWorker.get(w) ?? 0) + 1);
+      wallets.push(id);
+    }
+    for (const id of wallets) await t.client.create('Wallet', id, INITIAL);
+  });
+  after(async () => { await t?.stop(); });
+
+  /** Runs transfers between random wallets until `until()`; returns acknowledged and unsettled ids. */
+  async function transfers(until: () => boolean, concurrency = 12): Promise<number> {
+    const before = acked.size;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (!until()) {
+        const from = wallets[Math.floor(Math.random() * wallets.length)]!;
+        const to = wallets[Math.floor(Math.random() * wallets.length)]!;
+        if (from === to) continue;
+        const id = `t${seq++}`;
+        const amount = 1 + Math.floor(Math.random() * 5);
+        sent.set(id, { from, to, amount });
+        try {
+          await t.client.invoke('Wallet', from, 'send', [to, amount, id], { idempotencyKey: `key-${id}`, timeoutMs: 20_000 });
+          acked.add(id);
+        } catch (err) {
+          const code = (err as { code: string }).code;
+          if (code !== 'INSUFFICIENT_FUNDS') unknown.add(id);
+        }
+      }
+    }));
+    return acked.size - before;
+  }
+
+  async function audit() {
+    const logs = (await Promise.all(wallets.map((id) => t.client.invoke('Wallet', id, 'logs', [], { timeoutMs: 30_000 })))) as Logs[];
+    const total = logs.reduce((a, l) => a + l.balance, 0);
+    expect(total, 'money created or destroyed').to.equal(INITIAL * wallets.length);
+    const outs = logs.flatMap((l) => l.out);
+    const ins = logs.flatMap((l) => l.in);
+    expect(new Set(outs).size, 'a transfer debited twice').to.equal(outs.length);
+    expect(new Set(ins).size, 'a transfer credited twice').to.equal(ins.length);
+    expect([...outs].sort(), 'debits and credits differ: a half-applied transfer').to.deep.equal([...ins].sort());
+    for (const id of acked) expect(outs.includes(id), `acknowledged ${id} lost`).to.equal(true);
+    for (const id of outs) expect(acked.has(id) || unknown.has(id), `${id} applied but reported as refused`).to.equal(true);
+    for (const l of logs) expect(l.balance).to.be.at.least(0);
+    return outs.length;
+  }
+
+  it('keeps concurrent transfers between all workers all-or-nothing and exactly-once', async () => {
+    const end = Date.now() + 4000;
+    expect(await transfers(() => Date.now() > end)).to.be.greaterThan(50);
+    await audit();
+  });
+
+  it('survives a participant or root killed with SIGKILL in the middle, and recovers prepared transactions', async () => {
+    let recovered = 0;
+    for (let round = 0; round < 6 && recovered === 0; round++) {
+      let stop = false;
+      const load = transfers(() => stop);
+      await new Promise((r) => setTimeout(r, 700));
+      const victim = round % t.cluster.workers.length;
+      await t.cluster.killWorker(victim, 'SIGKILL');
+      await t.cluster.restartWorker(victim);
+      await new Promise((r) => setTimeout(r, 500));
+      stop = true;
+      await load;
+      const log = await readFile(t.cluster.workers[victim]!.logFile, 'utf8');
+      recovered = (log.match(/recovered prepared transaction/g) ?? []).length;
+    }
+    expect(recovered, 'no kill landed between PREPARE and DECIDE in 6 tries').to.be.greaterThan(0);
+    // give recovered participants time to learn their decisions, then audit everything
+    await new Promise((r) => setTimeout(r, 3000));
+    const applied = await audit();
+    expect(applied).to.be.greaterThan(0);
+    // a retry with the same key gets the stored outcome and applies nothing more
+    const snapshot = async () => JSON.stringify(await Promise.all(wallets.map((id) => t.client.invoke('Wallet', id, 'logs'))));
+    const before = await snapshot();
+    for (const id of [...acked].slice(-20)) {
+      const { from, to, amount } = sent.get(id)!;
+      await t.client.invoke('Wallet', from, 'send', [to, amount, id], { idempotencyKey: `key-${id}` });
+    }
+    expect(await snapshot()).to.equal(before);
+  });
+});

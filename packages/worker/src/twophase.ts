@@ -1,0 +1,347 @@
+/**
+ * Two-phase commit across workers. The root worker runs the whole chain (objects served elsewhere
+ * are read from their owners as snapshots) and then coordinates the commit:
+ *
+ *   root: lock + validate its own objects -> PREPARE to each other shard -> all YES: write the
+ *   decision (with its own writes and the dedup record, one durable batch) -> reply -> DECIDE(commit)
+ *   to the participants until each acknowledges -> forget the decision.
+ *
+ *   participant: PREPARE -> lock read and write set (try-locks), validate versions, write a durable
+ *   prepare record (when it has writes) -> YES. DECIDE -> apply and delete the prepare record in
+ *   one batch (or just release on abort) -> ACK. A participant left with a prepared part asks the
+ *   root (DECISION query) until it learns the outcome; after a restart it re-locks every prepared
+ *   part from its records first. The root answers "commit" while it holds a decision record,
+ *   "undecided" while the transaction is in flight, and otherwise "abort" (presumed abort: no abort
+ *   record is ever written).
+ *
+ * What is durable before which message leaves: YES after the prepare record; the client's reply
+ * after the decision record; ACK after the applied writes.
+ */
+import { lambdastore, LambdaStoreError, errorFromWire, type Subjects } from '@lambdastore/proto';
+import type { Store, ObjectChange } from '@lambdastore/storage';
+import type { LockTable } from '@lambdastore/txn';
+import { objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
+import type { ObjectPart } from './task.js';
+
+export interface Transport {
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+}
+
+export interface TwoPhaseDeps {
+  store: Store;
+  cache: ObjectCache;
+  locks: LockTable;
+  subjects: Subjects;
+  transport: Transport;
+  log: (line: string) => void;
+  onFatal: (err: Error) => void;
+}
+
+/** Outcome codes of a decision query. */
+const UNDECIDED = 0;
+const COMMIT = 1;
+const ABORT = 2;
+
+const PREPARE_TIMEOUT_MS = 3000;
+const DECIDE_RETRY_MS = 500;
+/** A prepared part older than this asks its root for the decision. */
+const ASK_AFTER_MS = 2000;
+
+interface PreparedPart {
+  txnId: string;
+  rootShard: number;
+  parts: lambdastore.ITxnObjectPart[];
+  lockKeys: string[];
+  since: number;
+  durable: boolean;
+}
+
+export class TwoPhase {
+  /** Transactions this worker roots that are between PREPARE and their decision. */
+  private readonly inFlight = new Set<string>();
+  /** Committed transactions whose participants have not all acknowledged: txn -> shards left. */
+  private readonly decided = new Map<string, Set<number>>();
+  /** Parts prepared here for other roots. */
+  private readonly prepared = new Map<string, PreparedPart>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly d: TwoPhaseDeps) {}
+
+  // ---- startup and shutdown --------------------------------------------------------------------
+
+  /** Restores prepared parts (re-locked) and resumes delivering decisions, after a restart. */
+  async recover(): Promise<void> {
+    for (const { txnId, value } of await this.d.store.loadTxnRecords('prepare')) {
+      const msg = lambdastore.TxnPrepare.decode(value);
+      const lockKeys = msg.parts.map((p) => objectCacheKey({ type: p.object!.type!, id: p.object!.id! }));
+      for (const k of lockKeys) this.d.locks.tryLock(k, txnId);
+      this.prepared.set(txnId, { txnId, rootShard: msg.rootShard, parts: msg.parts, lockKeys, since: 0, durable: true });
+      this.d.log(`recovered prepared transaction ${txnId}; asking shard ${msg.rootShard} for its decision`);
+    }
+    for (const { txnId, value } of await this.d.store.loadTxnRecords('decision')) {
+      const shards = new Set(decodeShards(value));
+      this.decided.set(txnId, shards);
+      this.deliver(txnId, shards);
+    }
+    this.pollTimer = setInterval(() => this.askRoots(), 1000);
+    this.pollTimer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.pollTimer);
+  }
+
+  // ---- the root's side -------------------------------------------------------------------------
+
+  /**
+   * Commits a chain with parts on other shards. `local` are this worker's objects of the chain (the
+   * root's first) with the version read and the writes; `remote` the other parts by shard. Returns
+   * the durable promise of the decision, or undefined when the transaction must run again.
+   */
+  async commit(args: {
+    txnId: string;
+    rootShard: number;
+    local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]> }>;
+    remote: Map<number, ObjectPart[]>;
+    /** A read-only chain: nothing is applied or written here; participants only validate. */
+    readonly: boolean;
+    finish: (versions: Map<string, number>) => { changes: ObjectChange[]; dedup?: Parameters<Store['commit']>[0]['dedup'] };
+  }): Promise<{ durable: Promise<void>; versions: Map<string, number> } | undefined> {
+    const { txnId, local, remote } = args;
+    const localKeys = local.map((l) => l.obj.key);
+    if (!this.d.locks.tryLockAll(localKeys, txnId)) return undefined;
+    try {
+      for (const l of local) if (this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion) return undefined;
+      this.inFlight.add(txnId);
+      const shards = [...remote.keys()];
+      const votes = await Promise.allSettled(shards.map((shard) => this.prepareAt(shard, txnId, args.rootShard, remote.get(shard)!)));
+      const refused = votes.find((v) => v.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (refused) {
+        this.inFlight.delete(txnId);
+        for (const shard of shards) void this.decide(shard, txnId, false);
+        const e = refused.reason as LambdaStoreError;
+        // A conflict or an unreachable participant: run the chain again. Anything else is final.
+        if (e instanceof LambdaStoreError && !e.retryable) throw e;
+        return undefined;
+      }
+      // Decided: apply here, make the decision durable with our writes, then tell the others.
+      const versions = new Map<string, number>();
+      for (const l of local) {
+        // The root's version moves with every writing call (as on the one-worker path); others only when written.
+        if (args.readonly || (l.writes.length === 0 && l !== local[0])) continue;
+        const nv = l.obj.version + 1;
+        this.d.cache.apply(l.obj, l.writes, nv);
+        versions.set(l.obj.key, nv);
+      }
+      const { changes, dedup } = args.finish(versions);
+      const writers = new Set(shards.filter((s) => remote.get(s)!.some((p) => p.writes.length > 0)));
+      const rec: Parameters<Store['commit']>[0] = { changes, txn: writers.size > 0 ? [{ kind: 'decision', txnId, value: encodeShards(writers) }] : [] };
+      if (dedup) rec.dedup = dedup;
+      const durable = this.d.store.commit(rec);
+      for (const l of local) if (versions.has(l.obj.key)) l.obj.durable = durable;
+      this.inFlight.delete(txnId);
+      if (writers.size > 0) this.decided.set(txnId, writers);
+      durable.then(
+        () => {
+          for (const l of local) if (l.obj.durable === durable) l.obj.durable = undefined;
+          this.deliver(txnId, new Set(shards));
+        },
+        (err: Error) => this.d.onFatal(err),
+      );
+      return { durable, versions };
+    } finally {
+      // Applied in memory (or abandoned): later transactions validate against the new versions.
+      this.d.locks.unlockAll(localKeys, txnId);
+    }
+  }
+
+  private async prepareAt(shard: number, txnId: string, rootShard: number, parts: ObjectPart[]): Promise<void> {
+    const msg = lambdastore.TxnPrepare.encode({
+      txnId,
+      rootShard,
+      parts: parts.map((p) => ({
+        object: { type: p.type, id: p.id },
+        seenVersion: p.seenVersion,
+        writes: p.writes.map(([key, v]) => (v === null ? { key, deleted: true } : { key, value: v })),
+      })),
+    }).finish();
+    let reply: Uint8Array;
+    try {
+      reply = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'prepare'), msg, PREPARE_TIMEOUT_MS);
+    } catch (err) {
+      throw new LambdaStoreError('SHARD_UNAVAILABLE', `shard ${shard} did not answer PREPARE: ${(err as Error).message}`, { retryable: true });
+    }
+    const vote = lambdastore.TxnVote.decode(reply);
+    if (!vote.yes) throw errorFromWire(vote.error);
+  }
+
+  /** Sends DECIDE until every shard acknowledged, then forgets the decision record. */
+  private deliver(txnId: string, shards: Set<number>): void {
+    if (this.closed) return;
+    void Promise.allSettled([...shards].map(async (shard) => {
+      if (await this.decide(shard, txnId, true)) shards.delete(shard);
+    })).then(() => {
+      const left = this.decided.get(txnId);
+      if (left) for (const s of [...left]) if (!shards.has(s)) left.delete(s);
+      if (shards.size === 0) {
+        if (this.decided.delete(txnId)) void this.d.store.commit({ changes: [], txn: [{ kind: 'decision', txnId, value: null }] }).catch(() => {});
+      } else {
+        setTimeout(() => this.deliver(txnId, shards), DECIDE_RETRY_MS).unref();
+      }
+    });
+  }
+
+  private async decide(shard: number, txnId: string, commit: boolean): Promise<boolean> {
+    try {
+      const reply = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'decide'), lambdastore.TxnDecide.encode({ txnId, commit }).finish(), PREPARE_TIMEOUT_MS);
+      return lambdastore.TxnAck.decode(reply).ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A participant asks how a transaction rooted here ended. */
+  answerDecisionQuery(data: Uint8Array): Uint8Array {
+    const q = lambdastore.TxnDecisionQuery.decode(data);
+    const outcome = this.decided.has(q.txnId) ? COMMIT : this.inFlight.has(q.txnId) ? UNDECIDED : ABORT;
+    return lambdastore.TxnDecisionAnswer.encode({ outcome }).finish();
+  }
+
+  // ---- the participant's side ------------------------------------------------------------------
+
+  /** SNAPSHOT: a root wants to run a method of one of our objects inside its chain. */
+  async answerSnapshot(data: Uint8Array, shipMaxBytes: number): Promise<Uint8Array> {
+    const fail = (e: LambdaStoreError) => lambdastore.TxnSnapshotResponse.encode({ ok: false, error: { code: e.code, message: e.message, retryable: e.retryable } }).finish();
+    try {
+      const q = lambdastore.TxnSnapshotRequest.decode(data);
+      const ref = { type: q.object?.type ?? '', id: q.object?.id ?? '' };
+      const obj = await this.d.cache.get(ref);
+      if (!obj) return fail(new LambdaStoreError('OBJECT_NOT_FOUND', `${ref.type} ${ref.id} does not exist`));
+      const snap = this.d.cache.snapshot(obj, shipMaxBytes);
+      if (!snap) return fail(new LambdaStoreError('NOT_SUPPORTED', `${ref.type} ${ref.id} is larger than shipObjectMaxBytes; such objects cannot be called through ctx.invoke yet`));
+      return lambdastore.TxnSnapshotResponse.encode({
+        ok: true,
+        version: obj.version,
+        snapshot: new Uint8Array(snap.base),
+        overlay: snap.overlay ? new Uint8Array(snap.overlay) : new Uint8Array(0),
+      }).finish();
+    } catch (err) {
+      return fail(new LambdaStoreError('MALFORMED_REQUEST', `bad TxnSnapshotRequest: ${(err as Error).message}`));
+    }
+  }
+
+  /** PREPARE: lock, validate, make durable (when there are writes), vote. */
+  async answerPrepare(data: Uint8Array): Promise<Uint8Array> {
+    const vote = (yes: boolean, error?: LambdaStoreError) =>
+      lambdastore.TxnVote.encode(error ? { yes, error: { code: error.code, message: error.message, retryable: error.retryable } } : { yes }).finish();
+    let msg: lambdastore.TxnPrepare;
+    try {
+      msg = lambdastore.TxnPrepare.decode(data);
+    } catch (err) {
+      return vote(false, new LambdaStoreError('MALFORMED_REQUEST', `bad TxnPrepare: ${(err as Error).message}`));
+    }
+    if (this.prepared.has(msg.txnId)) return vote(true); // a resent PREPARE
+    const refs = msg.parts.map((p) => ({ type: p.object?.type ?? '', id: p.object?.id ?? '' }));
+    const objs = await Promise.all(refs.map((r) => this.d.cache.get(r)));
+    const lockKeys = refs.map((r) => objectCacheKey(r));
+    if (!this.d.locks.tryLockAll(lockKeys, msg.txnId)) return vote(false, new LambdaStoreError('TXN_CONFLICT', `an object of the chain is locked by another transaction`));
+    for (let i = 0; i < refs.length; i++) {
+      const o = objs[i];
+      if (!o || this.d.cache.peek(o.key) !== o || o.version !== Number(msg.parts[i]!.seenVersion)) {
+        this.d.locks.unlockAll(lockKeys, msg.txnId);
+        return o ? vote(false, new LambdaStoreError('TXN_CONFLICT', `${refs[i]!.type} ${refs[i]!.id} changed since the chain read it`)) : vote(false, new LambdaStoreError('OBJECT_NOT_FOUND', `${refs[i]!.type} ${refs[i]!.id} does not exist`));
+      }
+    }
+    const hasWrites = msg.parts.some((p) => (p.writes?.length ?? 0) > 0);
+    const part: PreparedPart = { txnId: msg.txnId, rootShard: msg.rootShard, parts: msg.parts, lockKeys, since: Date.now(), durable: hasWrites };
+    this.prepared.set(msg.txnId, part);
+    if (hasWrites) {
+      try {
+        await this.d.store.commit({ changes: [], txn: [{ kind: 'prepare', txnId: msg.txnId, value: data }] });
+      } catch (err) {
+        this.d.onFatal(err as Error);
+        throw err;
+      }
+    }
+    return vote(true);
+  }
+
+  /** DECIDE: apply (commit) or release (abort); ACK once that is durable. */
+  async answerDecide(data: Uint8Array): Promise<Uint8Array> {
+    const msg = lambdastore.TxnDecide.decode(data);
+    await this.finishPrepared(msg.txnId, msg.commit);
+    return lambdastore.TxnAck.encode({ ok: true }).finish();
+  }
+
+  private async finishPrepared(txnId: string, commit: boolean): Promise<void> {
+    const part = this.prepared.get(txnId);
+    if (!part) return; // already finished (a resent DECIDE), or never prepared here
+    this.prepared.delete(txnId);
+    try {
+      if (commit && part.durable) {
+        const changes: ObjectChange[] = [];
+        const touched: CachedObject[] = [];
+        for (const p of part.parts) {
+          if (!p.writes || p.writes.length === 0) continue;
+          const ref = { type: p.object!.type!, id: p.object!.id! };
+          const obj = await this.d.cache.get(ref);
+          if (!obj) continue;
+          const writes: Array<[string, Uint8Array | null]> = p.writes.map((w) => [w.key ?? '', w.deleted ? null : (w.value ?? new Uint8Array(0))]);
+          const nv = obj.version + 1;
+          this.d.cache.apply(obj, writes, nv);
+          changes.push({ object: ref, meta: { version: nv, createdAtMs: obj.createdAtMs }, writes });
+          touched.push(obj);
+        }
+        const durable = this.d.store.commit({ changes, txn: [{ kind: 'prepare', txnId, value: null }] });
+        for (const o of touched) o.durable = durable;
+        this.d.locks.unlockAll(part.lockKeys, txnId);
+        await durable;
+        for (const o of touched) if (o.durable === durable) o.durable = undefined;
+      } else {
+        this.d.locks.unlockAll(part.lockKeys, txnId);
+        if (part.durable) await this.d.store.commit({ changes: [], txn: [{ kind: 'prepare', txnId, value: null }] });
+      }
+    } catch (err) {
+      this.d.onFatal(err as Error);
+      throw err;
+    }
+  }
+
+  /** Prepared parts that waited too long ask their root how the transaction ended. */
+  private askRoots(): void {
+    const now = Date.now();
+    for (const part of this.prepared.values()) {
+      if (now - part.since < ASK_AFTER_MS) continue;
+      part.since = now;
+      const query = lambdastore.TxnDecisionQuery.encode({ txnId: part.txnId }).finish();
+      this.d.transport.request(this.d.subjects.shardTxn(part.rootShard, 'decision'), query, PREPARE_TIMEOUT_MS).then(
+        (reply) => {
+          const { outcome } = lambdastore.TxnDecisionAnswer.decode(reply);
+          if (outcome === COMMIT || outcome === ABORT) return this.finishPrepared(part.txnId, outcome === COMMIT);
+          return undefined;
+        },
+        () => undefined, // root unreachable: ask again later
+      ).catch(() => {});
+    }
+  }
+
+  get preparedCount(): number {
+    return this.prepared.size;
+  }
+}
+
+function encodeShards(shards: Set<number>): Uint8Array {
+  const out = new Uint8Array(4 * shards.size);
+  const view = new DataView(out.buffer);
+  [...shards].forEach((s, i) => view.setUint32(4 * i, s, true));
+  return out;
+}
+
+function decodeShards(b: Uint8Array): number[] {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out: number[] = [];
+  for (let i = 0; i + 4 <= b.byteLength; i += 4) out.push(view.getUint32(i, true));
+  return out;
+}
