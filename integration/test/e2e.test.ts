@@ -128,7 +128,7 @@ describe('walking skeleton, end to end', function () {
 
   it('applies a request sent many times with one key exactly once', async () => {
     await t.client.create('Counter', 'once');
-    const same = await Promise.all(Array.from({ length: 30 }, () => t.client.invoke('Counter', 'once', 'append', ['x'], { idempotencyKey: 'dup-1' })));
+    const same = await Promise.all(Array.from({ length: 50 }, () => t.client.invoke('Counter', 'once', 'append', ['x'], { idempotencyKey: 'dup-1' })));
     const again = await t.client.invoke('Counter', 'once', 'append', ['x'], { idempotencyKey: 'dup-1' });
     expect(new Set([...same, again])).to.deep.equal(new Set([1]));
     expect(await t.client.invoke('Counter', 'once', 'log')).to.deep.equal(['x']);

@@ -112,7 +112,7 @@ describe('LambdaStoreClient against a real nats-server', function () {
   });
 
   it('uses the caller idempotency key on every attempt', async () => {
-    const w = worker((_req, n) => (n === 1 ? fail('TXN_CONFLICT', 'conflict', { retryable: true }) : ok(1)), S.invoke);
+    const w = worker((_req, n) => (n === 1 ? fail('TXN_ABORTED', 'conflict', { retryable: true }) : ok(1)), S.invoke);
     await nc.flush();
     const c = await client();
     await c.invoke('Account', 'a', 'deposit', [1], { idempotencyKey: 'my-key-1' });

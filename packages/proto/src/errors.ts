@@ -29,7 +29,7 @@ export const ERROR_CODES = {
   METHOD_FAILED: [false, 'the method threw; no write of the call was applied'],
   NOT_READONLY: [false, 'a readonly method tried to write'],
   WORKER_CRASHED: [false, 'the thread running the method died (out of memory or similar); writes discarded'],
-  TXN_CONFLICT: [true, 'the transaction kept conflicting with concurrent calls past the retry bound'],
+  TXN_ABORTED: [true, 'the transaction (its whole call chain) kept conflicting with concurrent ones past the retry bound'],
   NOT_SUPPORTED: [false, 'the request needs a feature that is not available yet (see the message)'],
   // deployment
   DEPLOY_INVALID: [false, 'the module does not compile, throws when loaded, or defines no types'],

@@ -7,6 +7,7 @@
  * | `<p>.invoke`                    | every worker, queue `<p>.ingress` | InvokeRequest (or JSON) -> InvokeResponse |
  * | `<p>.shard.<n>.invoke`          | the worker serving shard n   | InvokeRequest -> InvokeResponse |
  * | `<p>.shard.<n>.txn.snapshot`    | the worker serving shard n   | TxnSnapshotRequest -> TxnSnapshotResponse |
+ * | `<p>.shard.<n>.txn.validate`    | the worker serving shard n   | TxnPrepare (no writes) -> TxnVote |
  * | `<p>.shard.<n>.txn.prepare`     | the worker serving shard n   | TxnPrepare -> TxnVote        |
  * | `<p>.shard.<n>.txn.decide`      | the worker serving shard n   | TxnDecide -> TxnAck          |
  * | `<p>.shard.<n>.txn.decision`    | the worker serving shard n (a root) | TxnDecisionQuery -> TxnDecisionAnswer |
@@ -30,7 +31,7 @@ export interface Subjects {
   /** Per-shard invoke subject for clients that route themselves. */
   shardInvoke(shard: number): string;
   /** Two-phase commit with the worker serving a shard: `snapshot`, `prepare`, `decide`, `decision`. */
-  shardTxn(shard: number, step: 'snapshot' | 'prepare' | 'decide' | 'decision'): string;
+  shardTxn(shard: number, step: 'snapshot' | 'validate' | 'prepare' | 'decide' | 'decision'): string;
   /** Worker heartbeats. */
   readonly heartbeat: string;
   /** Cluster config broadcasts. */

@@ -73,6 +73,8 @@ type Outcome = {
 
 export class Executor {
   private readonly locks = new LockTable();
+  /** Why the latest attempt of any chain aborted, for the message of a final TXN_ABORTED. */
+  private lastAbort: string | undefined;
   private readonly inflightByKey = new Map<string, { outcome: Promise<Outcome>; fingerprint: Uint8Array }>();
   readonly stats: ExecutorStats = { calls: 0, commits: 0, conflicts: 0, timeouts: 0, inflight: 0 };
 
@@ -270,7 +272,8 @@ export class Executor {
       }
       this.stats.conflicts++;
       if (attempt >= this.d.options.maxTxnAttempts) {
-        throw new LambdaStoreError('TXN_CONFLICT', `${call.ref.type} ${call.ref.id}: gave up after ${attempt} conflicting attempts`, { retryAfterMs: 10 });
+        const why = this.lastAbort ? `; last: ${this.lastAbort}` : '';
+        throw new LambdaStoreError('TXN_ABORTED', `${call.ref.type} ${call.ref.id}: gave up after ${attempt} attempts that conflicted with concurrent transactions${why}`, { retryAfterMs: 10 });
       }
       await new Promise((r) => setTimeout(r, retryBackoffMs(attempt)));
     }
@@ -316,6 +319,7 @@ export class Executor {
       );
       if (!v.ok) {
         span.setAttribute('lambdastore.abort_reason', v.reason);
+        this.lastAbort = `${v.reason === 'LOCKED' ? 'locked by another transaction' : v.reason === 'MISSING' ? 'no longer in memory' : 'changed since read'}: ${v.key.replace('\u0000', ' ')}`;
         return undefined;
       }
       const newVersion = versions.get(t.key)!;
@@ -371,6 +375,13 @@ export class Executor {
         remote.set(shard, [...(remote.get(shard) ?? []), p]);
       }
     }
+    if (call.readonly) {
+      // Read-only chains validate without locks and write nothing durable.
+      if (!(await this.twoPhase.validateReadOnly({ local, remote, onAbort: (why) => { this.lastAbort = why; } }))) return undefined;
+      for (const l of local) if (l.obj.durable) await l.obj.durable;
+      response.objectVersion = seenVersion;
+      return { response };
+    }
     let bytes: Uint8Array | undefined;
     const r = await this.twoPhase.commit({
       txnId: randomUUID(),
@@ -378,6 +389,7 @@ export class Executor {
       local,
       remote,
       readonly: call.readonly,
+      onAbort: (why) => { this.lastAbort = why; },
       finish: (versions) => {
         response.objectVersion = versions.get(obj.key) ?? seenVersion;
         bytes = lambdastore.InvokeResponse.encode(response).finish();

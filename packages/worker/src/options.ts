@@ -17,7 +17,7 @@ export interface WorkerOptions {
   defaultMethodTimeoutMs?: number;
   /** Upper bound a method may ask for with `timeoutMs` (30000). */
   maxMethodTimeoutMs?: number;
-  /** OCC attempts of one call before TXN_CONFLICT (16). */
+  /** OCC attempts of one call before TXN_ABORTED (16). */
   maxTxnAttempts?: number;
   /** Largest accepted request body (1 MiB, NATS' default max_payload). */
   maxRequestBytes?: number;

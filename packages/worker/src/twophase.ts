@@ -107,13 +107,23 @@ export class TwoPhase {
     remote: Map<number, ObjectPart[]>;
     /** A read-only chain: nothing is applied or written here; participants only validate. */
     readonly: boolean;
+    /** Told why an attempt aborts (to name it if the chain finally gives up). */
+    onAbort: (why: string) => void;
     finish: (versions: Map<string, number>) => { changes: ObjectChange[]; dedup?: Parameters<Store['commit']>[0]['dedup'] };
   }): Promise<{ durable: Promise<void>; versions: Map<string, number> } | undefined> {
     const { txnId, local, remote } = args;
     const localKeys = local.map((l) => l.obj.key);
-    if (!this.d.locks.tryLockAll(localKeys, txnId)) return undefined;
+    if (!this.d.locks.tryLockAll(localKeys, txnId)) {
+      args.onAbort('an object of this worker is locked by another transaction');
+      return undefined;
+    }
     try {
-      for (const l of local) if (this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion) return undefined;
+      for (const l of local) {
+        if (this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion) {
+          args.onAbort(`changed since read: ${l.obj.ref.type} ${l.obj.ref.id}`);
+          return undefined;
+        }
+      }
       this.inFlight.add(txnId);
       const shards = [...remote.keys()];
       const votes = await Promise.allSettled(shards.map((shard) => this.prepareAt(shard, txnId, args.rootShard, remote.get(shard)!)));
@@ -124,6 +134,7 @@ export class TwoPhase {
         const e = refused.reason as LambdaStoreError;
         // A conflict or an unreachable participant: run the chain again. Anything else is final.
         if (e instanceof LambdaStoreError && !e.retryable) throw e;
+        args.onAbort(e instanceof Error ? e.message : String(e));
         return undefined;
       }
       // Decided: apply here, make the decision durable with our writes, then tell the others.
@@ -155,6 +166,38 @@ export class TwoPhase {
       // Applied in memory (or abandoned): later transactions validate against the new versions.
       this.d.locks.unlockAll(localKeys, txnId);
     }
+  }
+
+  /**
+   * A read-only chain across workers needs no locks: it stands if, after all its reads, each object
+   * it read is checked once to be still at the version read and not locked by a prepared writer.
+   * Every read version is then current at the moment of the first check, so the chain read a
+   * consistent state; a locked object may belong to a writer already decided, so it counts as moved.
+   */
+  async validateReadOnly(args: {
+    local: Array<{ obj: CachedObject; seenVersion: number }>;
+    remote: Map<number, ObjectPart[]>;
+    onAbort: (why: string) => void;
+  }): Promise<boolean> {
+    for (const l of args.local) {
+      if (this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion || this.d.locks.holder(l.obj.key) !== undefined) {
+        args.onAbort(`changed or locked since read: ${l.obj.ref.type} ${l.obj.ref.id}`);
+        return false;
+      }
+    }
+    const checks = await Promise.allSettled([...args.remote].map(async ([shard, parts]) => {
+      const msg = lambdastore.TxnPrepare.encode({ txnId: '', parts: parts.map((p) => ({ object: { type: p.type, id: p.id }, seenVersion: p.seenVersion })) }).finish();
+      const vote = lambdastore.TxnVote.decode(await this.d.transport.request(this.d.subjects.shardTxn(shard, 'validate'), msg, PREPARE_TIMEOUT_MS));
+      if (!vote.yes) throw errorFromWire(vote.error);
+    }));
+    const refused = checks.find((c) => c.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (refused) {
+      const e = refused.reason as Error;
+      if (e instanceof LambdaStoreError && !e.retryable) throw e;
+      args.onAbort(e.message);
+      return false;
+    }
+    return true;
   }
 
   private async prepareAt(shard: number, txnId: string, rootShard: number, parts: ObjectPart[]): Promise<void> {
@@ -219,6 +262,8 @@ export class TwoPhase {
       const ref = { type: q.object?.type ?? '', id: q.object?.id ?? '' };
       const obj = await this.d.cache.get(ref);
       if (!obj) return fail(new LambdaStoreError('OBJECT_NOT_FOUND', `${ref.type} ${ref.id} does not exist`));
+      // Never hand out state a crash could still take back.
+      if (obj.durable) await obj.durable;
       const snap = this.d.cache.snapshot(obj, shipMaxBytes);
       if (!snap) return fail(new LambdaStoreError('NOT_SUPPORTED', `${ref.type} ${ref.id} is larger than shipObjectMaxBytes; such objects cannot be called through ctx.invoke yet`));
       return lambdastore.TxnSnapshotResponse.encode({
@@ -230,6 +275,20 @@ export class TwoPhase {
     } catch (err) {
       return fail(new LambdaStoreError('MALFORMED_REQUEST', `bad TxnSnapshotRequest: ${(err as Error).message}`));
     }
+  }
+
+  /** VALIDATE (read-only chains): are these objects still at the versions read, and unlocked? */
+  async answerValidate(data: Uint8Array): Promise<Uint8Array> {
+    const msg = lambdastore.TxnPrepare.decode(data);
+    for (const p of msg.parts) {
+      const ref = { type: p.object?.type ?? '', id: p.object?.id ?? '' };
+      const obj = await this.d.cache.get(ref);
+      if (!obj || obj.version !== Number(p.seenVersion) || this.d.locks.holder(obj.key) !== undefined) {
+        const e = new LambdaStoreError('TXN_ABORTED', `changed or locked since read: ${ref.type} ${ref.id}`);
+        return lambdastore.TxnVote.encode({ yes: false, error: { code: e.code, message: e.message, retryable: true } }).finish();
+      }
+    }
+    return lambdastore.TxnVote.encode({ yes: true }).finish();
   }
 
   /** PREPARE: lock, validate, make durable (when there are writes), vote. */
@@ -246,12 +305,12 @@ export class TwoPhase {
     const refs = msg.parts.map((p) => ({ type: p.object?.type ?? '', id: p.object?.id ?? '' }));
     const objs = await Promise.all(refs.map((r) => this.d.cache.get(r)));
     const lockKeys = refs.map((r) => objectCacheKey(r));
-    if (!this.d.locks.tryLockAll(lockKeys, msg.txnId)) return vote(false, new LambdaStoreError('TXN_CONFLICT', `an object of the chain is locked by another transaction`));
+    if (!this.d.locks.tryLockAll(lockKeys, msg.txnId)) return vote(false, new LambdaStoreError('TXN_ABORTED', `an object of the chain is locked by another transaction`));
     for (let i = 0; i < refs.length; i++) {
       const o = objs[i];
       if (!o || this.d.cache.peek(o.key) !== o || o.version !== Number(msg.parts[i]!.seenVersion)) {
         this.d.locks.unlockAll(lockKeys, msg.txnId);
-        return o ? vote(false, new LambdaStoreError('TXN_CONFLICT', `${refs[i]!.type} ${refs[i]!.id} changed since the chain read it`)) : vote(false, new LambdaStoreError('OBJECT_NOT_FOUND', `${refs[i]!.type} ${refs[i]!.id} does not exist`));
+        return o ? vote(false, new LambdaStoreError('TXN_ABORTED', `${refs[i]!.type} ${refs[i]!.id} changed since the chain read it`)) : vote(false, new LambdaStoreError('OBJECT_NOT_FOUND', `${refs[i]!.type} ${refs[i]!.id} does not exist`));
       }
     }
     const hasWrites = msg.parts.some((p) => (p.writes?.length ?? 0) > 0);

@@ -179,7 +179,7 @@ export class LambdaStoreWorker {
   private serveShard(shard: number): Subscription[] {
     const s = this.subjects;
     const tp = this.executor.twoPhase;
-    const answer = (step: 'snapshot' | 'prepare' | 'decide' | 'decision', fn: (data: Uint8Array) => Uint8Array | Promise<Uint8Array>) =>
+    const answer = (step: 'snapshot' | 'validate' | 'prepare' | 'decide' | 'decision', fn: (data: Uint8Array) => Uint8Array | Promise<Uint8Array>) =>
       this.nc.subscribe(s.shardTxn(shard, step), {
         callback: (_e, m) => {
           if (!m.reply) return;
@@ -191,6 +191,7 @@ export class LambdaStoreWorker {
     return [
       this.nc.subscribe(s.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, false) }),
       answer('snapshot', (d) => tp.answerSnapshot(d, this.options.shipObjectMaxBytes)),
+      answer('validate', (d) => tp.answerValidate(d)),
       answer('prepare', (d) => tp.answerPrepare(d)),
       answer('decide', (d) => tp.answerDecide(d)),
       answer('decision', (d) => tp.answerDecisionQuery(d)),
