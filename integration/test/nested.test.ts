@@ -66,6 +66,34 @@ describe('nested calls (ctx.invoke)', function () {
     expect(await t.client.invoke('Wallet', a, 'sum', [[remote]])).to.equal(200);
   });
 
+  it('creates objects inside a transaction (ctx.create), here and on other workers', async () => {
+    const [a] = local as [string];
+    const cfg = await t.client.config();
+    const owner = (id: string) => cfg.shards.find((s) => s.shard === shardOf('Wallet', id, cfg.numShards))?.chain?.[0];
+    const here = owner(a);
+    let near = '';
+    let far = '';
+    for (let i = 0; !near || !far; i++) {
+      const id = `new${i}`;
+      if (!near && owner(id) === here) near = id;
+      if (!far && owner(id) !== here) far = id;
+    }
+    for (const id of [near, far]) {
+      expect(await t.client.invoke('Wallet', a, 'fund', [id, 10])).to.equal(90);
+      expect(await balance(id)).to.equal(10);
+      // again: the object exists now, and nothing of the second chain is applied
+      expect((await rejection(t.client.invoke('Wallet', a, 'fund', [id, 10]))).code).to.equal('OBJECT_EXISTS');
+      expect(await balance(a)).to.equal(90);
+      await t.client.invoke('Wallet', id, 'transfer', [a, 10]);
+      expect(await balance(a)).to.equal(100);
+    }
+    // a chain that creates and then fails leaves no object behind
+    for (const id of [`${near}-x`, `${far}-x`]) {
+      expect((await rejection(t.client.invoke('Wallet', a, 'fundThenThrow', [id]))).code).to.equal('METHOD_FAILED');
+      expect((await rejection(balance(id))).code).to.equal('OBJECT_NOT_FOUND');
+    }
+  });
+
   it('concurrent transfers keep the total; read-only chains always see a consistent total', async () => {
     const total = 100 * local.length;
     let stop = false;

@@ -35,6 +35,11 @@ export interface Ctx {
    * (even if caught). A readonly method may only call readonly methods.
    */
   invoke<R = unknown>(ref: ObjectRef, method: string, ...args: unknown[]): Promise<R>;
+  /**
+   * Creates an object inside this call's transaction (running its type's `init` with `args`); it
+   * exists only if the transaction commits. Fails with OBJECT_EXISTS when it already exists.
+   */
+  create<R = unknown>(ref: ObjectRef, ...args: unknown[]): Promise<R>;
 }
 
 export type MethodFn = (ctx: Ctx, ...args: any[]) => unknown;

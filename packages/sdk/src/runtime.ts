@@ -149,6 +149,31 @@ const BOOTSTRAP = String.raw`
         if (failure) { try { failWith(failure); } catch (e) { reject(e); } }
       });
       const self = freeze({ type: b.type, id: b.id });
+      // ctx.invoke / ctx.create: the host runs the callee; its outcome comes back as primitives.
+      const nested = (what, ref, method, args, create) => {
+        if (ref === null || typeof ref !== 'object' || typeof get(ref, 'type') !== 'string' || typeof get(ref, 'id') !== 'string') {
+          return apply(promiseReject, PromiseCtor, [new TypeErrorCtor(what + ': the first argument must be { type, id }')]);
+        }
+        let argsJson;
+        let argsBytes;
+        if (args.length === 1 && isBytes(args[0])) argsBytes = args[0];
+        else {
+          try { argsJson = jsonStringify(args); } catch (e) { return apply(promiseReject, PromiseCtor, [e]); }
+        }
+        const type = get(ref, 'type');
+        const id = get(ref, 'id');
+        return new PromiseCtor((resolve, reject) => {
+          const failure = b.invoke(type, id, method, argsJson, argsBytes, (kind, payload, errCode, errMsg) => {
+            if (kind === 3) { reject(makeError(errCode, errMsg)); return; }
+            try {
+              if (kind === 0) resolve(undefined);
+              else if (kind === 1) resolve(jsonParse(payload));
+              else resolve(fromLatin1(payload));
+            } catch (e) { reject(e); }
+          }, create);
+          if (failure) { try { failWith(failure); } catch (e) { reject(e); } }
+        });
+      };
       return freeze({
         self,
         get(key) {
@@ -173,31 +198,15 @@ const BOOTSTRAP = String.raw`
           if (failure) failWith(failure);
         },
         invoke(ref, method) {
-          if (ref === null || typeof ref !== 'object' || typeof get(ref, 'type') !== 'string' || typeof get(ref, 'id') !== 'string') {
-            return apply(promiseReject, PromiseCtor, [new TypeErrorCtor('ctx.invoke: the first argument must be { type, id }')]);
-          }
           if (typeof method !== 'string') return apply(promiseReject, PromiseCtor, [new TypeErrorCtor('ctx.invoke: method must be a string')]);
           const args = [];
           for (let i = 2; i < arguments.length; i++) args[i - 2] = arguments[i];
-          let argsJson;
-          let argsBytes;
-          if (args.length === 1 && isBytes(args[0])) argsBytes = args[0];
-          else {
-            try { argsJson = jsonStringify(args); } catch (e) { return apply(promiseReject, PromiseCtor, [e]); }
-          }
-          const type = get(ref, 'type');
-          const id = get(ref, 'id');
-          return new PromiseCtor((resolve, reject) => {
-            const failure = b.invoke(type, id, method, argsJson, argsBytes, (kind, payload, errCode, errMsg) => {
-              if (kind === 3) { reject(makeError(errCode, errMsg)); return; }
-              try {
-                if (kind === 0) resolve(undefined);
-                else if (kind === 1) resolve(jsonParse(payload));
-                else resolve(fromLatin1(payload));
-              } catch (e) { reject(e); }
-            });
-            if (failure) { try { failWith(failure); } catch (e) { reject(e); } }
-          });
+          return nested('ctx.invoke', ref, method, args, false);
+        },
+        create(ref) {
+          const args = [];
+          for (let i = 1; i < arguments.length; i++) args[i - 1] = arguments[i];
+          return nested('ctx.create', ref, 'init', args, true);
         },
         scan(prefix, options) {
           const p = prefix === undefined ? '' : prefix;

@@ -121,13 +121,14 @@ export class Executor {
     if (!info) throw new LambdaStoreError('UNKNOWN_TYPE', `no type ${type} has been deployed`);
     const modulePath = await this.d.modules.path(info.moduleId ?? '');
     const methods = (info.methods ?? []).map((m) => ({ name: m.name ?? '', readonly: !!m.readonly, timeoutMs: m.timeoutMs ?? 0 }));
+    const create = req.create === true;
     if (!this.d.serves(type, id)) {
       // Served elsewhere: read it from its owner; the commit goes through two-phase commit.
       const shard = this.d.shardFor(type, id);
       if (shard === undefined) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
       let raw: Uint8Array;
       try {
-        raw = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'snapshot'), lambdastore.TxnSnapshotRequest.encode({ object: { type, id } }).finish(), 5000);
+        raw = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'snapshot'), lambdastore.TxnSnapshotRequest.encode({ object: { type, id }, create }).finish(), 5000);
       } catch (err) {
         throw new LambdaStoreError('SHARD_UNAVAILABLE', `shard ${shard} did not answer: ${(err as Error).message}`, { retryAfterMs: 250 });
       }
@@ -138,6 +139,10 @@ export class Executor {
       return reply;
     }
     const obj = await this.d.cache.get({ type, id });
+    if (create) {
+      if (obj || this.locks.holder(objectCacheKey({ type, id })) !== undefined) throw new LambdaStoreError('OBJECT_EXISTS', `${type} ${id} already exists (or is being created)`);
+      return { kind: 'opened', thread: req.thread, seq: req.seq, modulePath, moduleId: info.moduleId ?? '', methods, version: 0, snapshot: EMPTY_SNAPSHOT };
+    }
     if (!obj) throw new LambdaStoreError('OBJECT_NOT_FOUND', `${type} ${id} does not exist`);
     const snap = this.d.cache.snapshot(obj, this.d.options.shipObjectMaxBytes);
     if (!snap) throw new LambdaStoreError('NOT_SUPPORTED', `${type} ${id} is larger than shipObjectMaxBytes; such objects cannot be called through ctx.invoke yet`);
@@ -294,13 +299,19 @@ export class Executor {
       let target = obj;
       if (call.create) {
         if (this.d.cache.peek(call.objKey)) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
+        if (this.locks.holder(call.objKey) !== undefined) return undefined; // a transaction is creating it
         target = newCachedObject(call.ref, call.objKey);
         this.d.cache.insert(target);
       }
       const t = target!;
       // The chain's other objects (ctx.invoke on this worker): all validated, all applied, one record.
-      const partObjects = parts.map((p) => this.d.cache.peek(objectCacheKey(p)));
-      if (partObjects.some((o) => o === undefined)) return undefined; // evicted meanwhile: run again
+      // Objects the chain creates must still not exist (nor be being created by someone else).
+      const partObjects = parts.map((p) => {
+        const key = objectCacheKey(p);
+        if (!p.create) return this.d.cache.peek(key);
+        return this.d.cache.peek(key) === undefined ? newCachedObject(p, key) : undefined;
+      });
+      if (partObjects.some((o) => o === undefined)) return undefined; // evicted, or created meanwhile: run again
       const writesOf = new Map<string, Array<[string, Uint8Array | null]>>([[t.key, writes]]);
       const writeSet = new Map<string, CachedObject>([[t.key, t]]);
       parts.forEach((p, i) => {
@@ -309,7 +320,14 @@ export class Executor {
         writesOf.set(o.key, p.writes);
         writeSet.set(o.key, o);
       });
-      const reads = [{ key: t.key, version: seenVersion }, ...parts.map((p, i) => ({ key: partObjects[i]!.key, version: p.seenVersion }))];
+      const reads = [{ key: t.key, version: seenVersion }, ...parts.flatMap((p, i) => (p.create ? [] : [{ key: partObjects[i]!.key, version: p.seenVersion }]))];
+      parts.forEach((p, i) => {
+        // a created object is written even when its init wrote nothing: its meta is its existence
+        if (p.create && !writeSet.has(partObjects[i]!.key)) {
+          writeSet.set(partObjects[i]!.key, partObjects[i]!);
+          writesOf.set(partObjects[i]!.key, []);
+        }
+      });
       const versions = new Map<string, number>();
       const v = commitOcc(
         { owner: randomUUID(), reads, writes: writeSet },
@@ -317,6 +335,9 @@ export class Executor {
         this.locks,
         (k, o, nv) => { this.d.cache.apply(o, writesOf.get(k)!, nv); versions.set(k, nv); },
       );
+      if (v.ok) {
+        parts.forEach((p, i) => { if (p.create) this.d.cache.insert(partObjects[i]!); });
+      }
       if (!v.ok) {
         span.setAttribute('lambdastore.abort_reason', v.reason);
         this.lastAbort = `${v.reason === 'LOCKED' ? 'locked by another transaction' : v.reason === 'MISSING' ? 'no longer in memory' : 'changed since read'}: ${v.key.replace('\u0000', ' ')}`;
@@ -363,11 +384,17 @@ export class Executor {
     if (call.create || !obj) {
       throw new LambdaStoreError('NOT_SUPPORTED', 'an init that calls objects on other workers is not supported yet');
     }
-    const local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]> }> = [{ obj, seenVersion, writes }];
+    const local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]>; create?: boolean }> = [{ obj, seenVersion, writes }];
     const remote = new Map<number, ObjectPart[]>();
     for (const p of parts) {
       if (this.d.serves(p.type, p.id)) {
-        const o = this.d.cache.peek(objectCacheKey(p));
+        const key = objectCacheKey(p);
+        if (p.create) {
+          if (this.d.cache.peek(key)) return undefined; // created meanwhile: run again (then OBJECT_EXISTS)
+          local.push({ obj: newCachedObject(p, key), seenVersion: 0, writes: p.writes, create: true });
+          continue;
+        }
+        const o = this.d.cache.peek(key);
         if (!o) return undefined; // evicted meanwhile: run again
         local.push({ obj: o, seenVersion: p.seenVersion, writes: p.writes });
       } else {

@@ -34,6 +34,8 @@ export interface OpenRequest {
   seq: number;
   type: string;
   id: string;
+  /** ctx.create: the object must not exist yet; it starts empty. */
+  create: boolean;
 }
 
 /** Main -> thread: the callee's state and code, or why not. */
@@ -57,6 +59,8 @@ export interface ObjectPart {
   /** Version the transaction read; validated at commit. */
   seenVersion: number;
   writes: Array<[string, Uint8Array | null]>;
+  /** Created by the transaction (ctx.create): it must still not exist at commit. */
+  create?: boolean;
 }
 
 export interface ExecError {

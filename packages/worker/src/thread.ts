@@ -57,7 +57,7 @@ let channel: BroadcastChannel | undefined;
 let openSeq = 0;
 const openWaiters = new Map<number, (r: OpenReply) => void>();
 
-function openObject(channelName: string, type: string, id: string): Promise<OpenReply> {
+function openObject(channelName: string, type: string, id: string, create: boolean): Promise<OpenReply> {
   if (!channel) {
     channel = new BroadcastChannel(channelName);
     channel.unref();
@@ -72,7 +72,7 @@ function openObject(channelName: string, type: string, id: string): Promise<Open
   const seq = ++openSeq;
   return new Promise((resolve) => {
     openWaiters.set(seq, resolve);
-    const req: OpenRequest = { kind: 'open', thread: threadId, seq, type, id };
+    const req: OpenRequest = { kind: 'open', thread: threadId, seq, type, id, create };
     channel!.postMessage(req);
   });
 }
@@ -97,6 +97,8 @@ interface View {
   overlay: PackedEntries | undefined;
   writes: Map<string, Uint8Array | null>;
   seenVersion: number;
+  /** Created by this chain (ctx.create). */
+  create: boolean;
   /** Values fetched on demand (objects too large to ship), and the fetch itself. */
   fetched: Map<string, Uint8Array | null>;
   ask: ((req: { get: string } | { scan: string }) => Promise<PortReply>) | undefined;
@@ -175,6 +177,7 @@ class Chain {
       overlay: overlay ? new PackedEntries(overlay) : undefined,
       writes: new Map(),
       seenVersion: version,
+      create: false,
       fetched: new Map(),
       ask: undefined,
     };
@@ -183,7 +186,11 @@ class Chain {
   /** Objects other than the root that the chain touched. */
   parts(): ObjectPart[] {
     const rootKey = `${this.task.type}\u0000${this.task.id}`;
-    return [...this.views].filter(([k]) => k !== rootKey).map(([, v]) => ({ type: v.type, id: v.id, seenVersion: v.seenVersion, writes: [...v.writes] }));
+    return [...this.views].filter(([k]) => k !== rootKey).map(([, v]) => {
+      const part: ObjectPart = { type: v.type, id: v.id, seenVersion: v.seenVersion, writes: [...v.writes] };
+      if (v.create) part.create = true;
+      return part;
+    });
   }
 
   close(): void {
@@ -329,7 +336,7 @@ class Chain {
           return failureText('INTERNAL', err);
         }
       },
-      invoke: (calleeType: unknown, calleeId: unknown, calleeMethod: unknown, argsJson: unknown, argsBytes: unknown, cb: unknown): string => {
+      invoke: (calleeType: unknown, calleeId: unknown, calleeMethod: unknown, argsJson: unknown, argsBytes: unknown, cb: unknown, create: unknown): string => {
         if (!live) return ENDED;
         if (typeof calleeType !== 'string' || typeof calleeId !== 'string' || typeof calleeMethod !== 'string') return 'INVALID_ARGUMENT\u0000ctx.invoke({ type, id }, method, ...args): type, id and method must be strings';
         if (depth + 1 >= MAX_DEPTH) return `INVALID_ARGUMENT\u0000call chain deeper than ${MAX_DEPTH}`;
@@ -339,7 +346,7 @@ class Chain {
         } catch (err) {
           return failureText('INVALID_ARGUMENT', err);
         }
-        this.invoke(calleeType, calleeId, calleeMethod, readonly, callArgs, depth + 1).then((out) => {
+        this.invoke(calleeType, calleeId, calleeMethod, readonly, callArgs, depth + 1, create === true).then((out) => {
           if (!out.ok) return callback(cb, OUTCOME.ERROR, '', out.error.code, out.error.message);
           if (out.kind === OUTCOME.BYTES) return callback(cb, OUTCOME.BYTES, Buffer.from(out.bytes!).toString('latin1'));
           return callback(cb, out.kind, out.text);
@@ -373,20 +380,22 @@ class Chain {
   }
 
   /** A nested call: opens the callee here (it must live on this worker) and runs it inline. */
-  private async invoke(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number): Promise<CallOutcome> {
-    const outcome = await this.invokeChecked(type, id, method, callerReadonly, args, depth);
+  private async invoke(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, create: boolean): Promise<CallOutcome> {
+    const outcome = await this.invokeChecked(type, id, method, callerReadonly, args, depth, create);
     // A failed callee aborts the whole chain, even when its caller catches the error.
     if (!outcome.ok) this.fail(outcome.error);
     return outcome;
   }
 
-  private async invokeChecked(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number): Promise<CallOutcome> {
-    const reply = await openObject(this.task.channel, type, id);
+  private async invokeChecked(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, create: boolean): Promise<CallOutcome> {
+    const key = `${type}\u0000${id}`;
+    if (create && this.views.has(key)) return { ok: false, error: { code: 'OBJECT_EXISTS', message: `${type} ${id} already exists` } };
+    const reply = await openObject(this.task.channel, type, id, create);
     if (reply.error) return { ok: false, error: reply.error };
-    const info = reply.methods?.find((m) => m.name === method);
+    const info = create ? { name: method, readonly: false, timeoutMs: 0 } : reply.methods?.find((m) => m.name === method);
     if (!info) return { ok: false, error: { code: 'UNKNOWN_METHOD', message: `${type} has no method ${method}` } };
     if (callerReadonly && !info.readonly) {
-      return { ok: false, error: { code: 'NOT_READONLY', message: `a readonly method cannot call ${type}.${method}, which may write` } };
+      return { ok: false, error: { code: 'NOT_READONLY', message: `a readonly method cannot ${create ? 'create' : 'call'} ${type}${create ? ` ${id}` : `.${method}`}, which may write` } };
     }
     let mod: LoadedModule;
     try {
@@ -394,12 +403,14 @@ class Chain {
     } catch (err) {
       return { ok: false, error: { code: 'TYPE_NOT_LOADED', message: `cannot load module of ${type}: ${messageOf(err)}` } };
     }
-    const key = `${type}\u0000${id}`;
     let view = this.views.get(key);
     if (!view) {
       view = this.newView(type, id, reply.snapshot, reply.overlay, reply.version ?? 0);
+      view.create = create;
       this.views.set(key, view);
     }
+    // A type without init creates an empty object.
+    if (create && !mod.realm.has(type, method)) return { ok: true, kind: OUTCOME.UNDEFINED, text: '', bytes: undefined };
     return this.call(view, mod, type, method, info.readonly, args, depth);
   }
 }

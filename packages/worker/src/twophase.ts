@@ -20,7 +20,7 @@
 import { lambdastore, LambdaStoreError, errorFromWire, type Subjects } from '@lambdastore/proto';
 import type { Store, ObjectChange } from '@lambdastore/storage';
 import type { LockTable } from '@lambdastore/txn';
-import { objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
+import { newCachedObject, objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
 import type { ObjectPart } from './task.js';
 
 export interface Transport {
@@ -103,7 +103,7 @@ export class TwoPhase {
   async commit(args: {
     txnId: string;
     rootShard: number;
-    local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]> }>;
+    local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]>; create?: boolean }>;
     remote: Map<number, ObjectPart[]>;
     /** A read-only chain: nothing is applied or written here; participants only validate. */
     readonly: boolean;
@@ -119,7 +119,7 @@ export class TwoPhase {
     }
     try {
       for (const l of local) {
-        if (this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion) {
+        if (l.create ? this.d.cache.peek(l.obj.key) !== undefined : this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion) {
           args.onAbort(`changed since read: ${l.obj.ref.type} ${l.obj.ref.id}`);
           return undefined;
         }
@@ -140,14 +140,16 @@ export class TwoPhase {
       // Decided: apply here, make the decision durable with our writes, then tell the others.
       const versions = new Map<string, number>();
       for (const l of local) {
-        // The root's version moves with every writing call (as on the one-worker path); others only when written.
-        if (args.readonly || (l.writes.length === 0 && l !== local[0])) continue;
+        // The root's version moves with every writing call (as on the one-worker path); others only
+        // when written or created.
+        if (args.readonly || (l.writes.length === 0 && l !== local[0] && !l.create)) continue;
+        if (l.create) this.d.cache.insert(l.obj);
         const nv = l.obj.version + 1;
         this.d.cache.apply(l.obj, l.writes, nv);
         versions.set(l.obj.key, nv);
       }
       const { changes, dedup } = args.finish(versions);
-      const writers = new Set(shards.filter((s) => remote.get(s)!.some((p) => p.writes.length > 0)));
+      const writers = new Set(shards.filter((s) => remote.get(s)!.some((p) => p.writes.length > 0 || p.create)));
       const rec: Parameters<Store['commit']>[0] = { changes, txn: writers.size > 0 ? [{ kind: 'decision', txnId, value: encodeShards(writers) }] : [] };
       if (dedup) rec.dedup = dedup;
       const durable = this.d.store.commit(rec);
@@ -207,6 +209,7 @@ export class TwoPhase {
       parts: parts.map((p) => ({
         object: { type: p.type, id: p.id },
         seenVersion: p.seenVersion,
+        create: !!p.create,
         writes: p.writes.map(([key, v]) => (v === null ? { key, deleted: true } : { key, value: v })),
       })),
     }).finish();
@@ -261,6 +264,10 @@ export class TwoPhase {
       const q = lambdastore.TxnSnapshotRequest.decode(data);
       const ref = { type: q.object?.type ?? '', id: q.object?.id ?? '' };
       const obj = await this.d.cache.get(ref);
+      if (q.create) {
+        if (obj || this.d.locks.holder(objectCacheKey(ref)) !== undefined) return fail(new LambdaStoreError('OBJECT_EXISTS', `${ref.type} ${ref.id} already exists (or is being created)`));
+        return lambdastore.TxnSnapshotResponse.encode({ ok: true, version: 0, snapshot: EMPTY_PACKED, overlay: new Uint8Array(0) }).finish();
+      }
       if (!obj) return fail(new LambdaStoreError('OBJECT_NOT_FOUND', `${ref.type} ${ref.id} does not exist`));
       // Never hand out state a crash could still take back.
       if (obj.durable) await obj.durable;
@@ -308,12 +315,19 @@ export class TwoPhase {
     if (!this.d.locks.tryLockAll(lockKeys, msg.txnId)) return vote(false, new LambdaStoreError('TXN_ABORTED', `an object of the chain is locked by another transaction`));
     for (let i = 0; i < refs.length; i++) {
       const o = objs[i];
+      if (msg.parts[i]!.create) {
+        if (o || this.d.cache.peek(lockKeys[i]!)) {
+          this.d.locks.unlockAll(lockKeys, msg.txnId);
+          return vote(false, new LambdaStoreError('OBJECT_EXISTS', `${refs[i]!.type} ${refs[i]!.id} already exists`));
+        }
+        continue;
+      }
       if (!o || this.d.cache.peek(o.key) !== o || o.version !== Number(msg.parts[i]!.seenVersion)) {
         this.d.locks.unlockAll(lockKeys, msg.txnId);
         return o ? vote(false, new LambdaStoreError('TXN_ABORTED', `${refs[i]!.type} ${refs[i]!.id} changed since the chain read it`)) : vote(false, new LambdaStoreError('OBJECT_NOT_FOUND', `${refs[i]!.type} ${refs[i]!.id} does not exist`));
       }
     }
-    const hasWrites = msg.parts.some((p) => (p.writes?.length ?? 0) > 0);
+    const hasWrites = msg.parts.some((p) => (p.writes?.length ?? 0) > 0 || p.create);
     const part: PreparedPart = { txnId: msg.txnId, rootShard: msg.rootShard, parts: msg.parts, lockKeys, since: Date.now(), durable: hasWrites };
     this.prepared.set(msg.txnId, part);
     if (hasWrites) {
@@ -343,11 +357,15 @@ export class TwoPhase {
         const changes: ObjectChange[] = [];
         const touched: CachedObject[] = [];
         for (const p of part.parts) {
-          if (!p.writes || p.writes.length === 0) continue;
+          if ((!p.writes || p.writes.length === 0) && !p.create) continue;
           const ref = { type: p.object!.type!, id: p.object!.id! };
-          const obj = await this.d.cache.get(ref);
+          let obj = await this.d.cache.get(ref);
+          if (p.create && !obj) {
+            obj = newCachedObject(ref, objectCacheKey(ref));
+            this.d.cache.insert(obj);
+          }
           if (!obj) continue;
-          const writes: Array<[string, Uint8Array | null]> = p.writes.map((w) => [w.key ?? '', w.deleted ? null : (w.value ?? new Uint8Array(0))]);
+          const writes: Array<[string, Uint8Array | null]> = (p.writes ?? []).map((w) => [w.key ?? '', w.deleted ? null : (w.value ?? new Uint8Array(0))]);
           const nv = obj.version + 1;
           this.d.cache.apply(obj, writes, nv);
           changes.push({ object: ref, meta: { version: nv, createdAtMs: obj.createdAtMs }, writes });
@@ -390,6 +408,9 @@ export class TwoPhase {
     return this.prepared.size;
   }
 }
+
+/** A packed snapshot of zero entries (snapshot.ts layout: a u32 count of 0). */
+const EMPTY_PACKED = new Uint8Array(4);
 
 function encodeShards(shards: Set<number>): Uint8Array {
   const out = new Uint8Array(4 * shards.size);
