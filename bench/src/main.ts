@@ -118,9 +118,10 @@ async function main(): Promise<void> {
       lowLoad.set(w.name, res);
       log(`  one at a time, ${w.name}: p50 ${res.p50Ms.toFixed(3)} ms, p99 ${res.p99Ms.toFixed(3)} ms`);
     }
+    const bank = await bankTransfers(client, nc);
     await client.close();
     await nc.close();
-    await writeReport(results, lowLoad, cpu);
+    await writeReport(results, lowLoad, cpu, bank);
   } finally {
     echo.kill('SIGTERM');
     await cluster.stop();
@@ -128,7 +129,61 @@ async function main(): Promise<void> {
   }
 }
 
-async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>, cpu: Map<string, CpuShare[]>): Promise<void> {
+interface BankRow {
+  accounts: number;
+  result: LoadResult;
+  /** Attempts that conflicted and ran again, per acknowledged transfer (from worker heartbeats). */
+  abortsPerCall: number;
+  /** Transfers whose two accounts live on different workers (two-phase commit). */
+  crossWorkerShare: number;
+  audit: string;
+}
+
+/**
+ * Bank transfers (Account.transfer: a nested call, one transaction) between random accounts:
+ * with 10 accounts almost every transfer contends; with 1,000 few do. Most pairs sit on different
+ * workers, so most transfers commit by two-phase commit. Ends with an audit of the total.
+ */
+async function bankTransfers(client: Awaited<ReturnType<typeof connect>>, nc: Awaited<ReturnType<typeof natsConnect>>): Promise<BankRow[]> {
+  await client.deployFile(join(repo, 'examples', 'bank', 'account.ts'));
+  const { lambdastore, shardOf } = await import('@lambdastore/proto');
+  const aborts = new Map<string, number>();
+  const sub = nc.subscribe('lambdastore.hb', { callback: (_e, m) => { const hb = lambdastore.Heartbeat.decode(m.data); aborts.set(hb.workerId, Number(hb.abortsTotal)); } });
+  const totalAborts = () => [...aborts.values()].reduce((a, b) => a + b, 0);
+  const cfg = await client.config();
+  const ownerOf = (id: string) => cfg.shards.find((x) => x.shard === shardOf('Account', id, cfg.numShards))?.chain?.[0];
+  const rows: BankRow[] = [];
+  for (const accounts of [10, 1000]) {
+    const ids = Array.from({ length: accounts }, (_, i) => `bank${accounts}-${i}`);
+    const INITIAL = 1_000_000;
+    await forEachLimited(ids, 32, async (id) => { await client.create('Account', id, INITIAL); });
+    let cross = 0;
+    let sent = 0;
+    const transfer = () => {
+      const a = ids[Math.floor(Math.random() * accounts)]!;
+      let b = ids[Math.floor(Math.random() * accounts)]!;
+      while (b === a) b = ids[Math.floor(Math.random() * accounts)]!;
+      sent++;
+      if (ownerOf(a) !== ownerOf(b)) cross++;
+      return client.invoke('Account', a, 'transfer', [b, 1 + Math.floor(Math.random() * 10)]);
+    };
+    await runClosedLoop({ concurrency, durationMs: 1000, call: transfer });
+    await new Promise((r) => setTimeout(r, 1100)); // a heartbeat with the warm-up's totals
+    const before = totalAborts();
+    const result = await runClosedLoop({ concurrency, durationMs, call: transfer });
+    await new Promise((r) => setTimeout(r, 1100));
+    const abortsPerCall = (totalAborts() - before) / Math.max(1, result.calls);
+    const balances = (await Promise.all(ids.map((id) => client.invoke('Account', id, 'balance')))) as number[];
+    const total = balances.reduce((x, y) => x + y, 0);
+    const audit = total === INITIAL * accounts ? `total unchanged (${total.toLocaleString('en-US')})` : `TOTAL CHANGED: ${total} != ${INITIAL * accounts}`;
+    rows.push({ accounts, result, abortsPerCall, crossWorkerShare: cross / Math.max(1, sent), audit });
+    log(`  bank, ${accounts} accounts: ${Math.round(result.callsPerSec)} transfers/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, re-runs per transfer ${abortsPerCall.toFixed(2)}, errors ${result.errors}; ${audit}`);
+  }
+  sub.unsubscribe();
+  return rows;
+}
+
+async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>, cpu: Map<string, CpuShare[]>, bank: BankRow[]): Promise<void> {
   const floorName = 'raw NATS request/reply (floor)';
   const floor = median(results.get(floorName)!.map((r) => r.callsPerSec));
   const rows = [...results].map(([name, rs]) => {
@@ -176,6 +231,16 @@ On 2 cores every process competes for the same CPU, so throughput follows the to
 | workload | total µs/call | by process |
 |---|---|---|
 ${cpuRows.join('\n')}
+
+## Bank transfers across shards (\`Account.transfer\`: a nested call, one transaction)
+
+Random pairs of accounts, ${concurrency} transfers in flight, ${durationMs / 1000} s. A pair on two workers commits by
+two-phase commit. "Re-runs" are transaction attempts that conflicted and ran again inside the
+worker (reported by the workers); "errors" are transfers that failed for good (e.g. \`TXN_ABORTED\`).
+
+| accounts | transfers/s | p50 ms | p99 ms | across workers | re-runs per transfer | errors | audit |
+|---|---|---|---|---|---|---|---|
+${bank.map((b) => `| ${b.accounts.toLocaleString('en-US')} | ${Math.round(b.result.callsPerSec).toLocaleString('en-US')} | ${b.result.p50Ms.toFixed(2)} | ${b.result.p99Ms.toFixed(2)} | ${Math.round(b.crossWorkerShare * 100)} % | ${b.abortsPerCall.toFixed(2)} | ${b.result.errors} | ${b.audit} |`).join('\n')}
 
 ## Reading these numbers
 

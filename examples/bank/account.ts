@@ -6,6 +6,7 @@
  *   lambdastore deploy examples/bank/account.ts
  *   lambdastore create Account alice 100
  *   lambdastore invoke Account alice withdraw 30
+ *   lambdastore invoke Account alice transfer bob 20
  */
 import { AppError, defineType, type Ctx } from '@lambdastore/sdk';
 
@@ -51,5 +52,19 @@ export default defineType('Account', {
     const next = current - take;
     ctx.put('balance', next);
     return next;
+  },
+
+  /**
+   * Moves `amount` to account `to`, wherever it lives: the withdrawal here and the deposit there are
+   * one transaction (nested call), so money is never created or lost.
+   */
+  async transfer(ctx: Ctx, to: string, amount: number): Promise<number> {
+    const take = checkAmount(amount, 'transfer amount');
+    if (to === ctx.self.id) throw new AppError('INVALID_ARGUMENT', 'cannot transfer to the same account');
+    const current = await balanceOf(ctx);
+    if (current < take) throw new AppError('INSUFFICIENT_FUNDS', `balance ${current} is less than ${take}`);
+    ctx.put('balance', current - take);
+    await ctx.invoke({ type: 'Account', id: to }, 'deposit', take);
+    return current - take;
   },
 });

@@ -210,6 +210,8 @@ export class LambdaStoreWorker {
       callsTotal: this.executor.stats.calls,
       pid: process.pid,
       threads: this.options.threads,
+      abortsTotal: this.executor.stats.conflicts,
+      commitsTotal: this.executor.stats.commits,
     }).finish();
     this.nc.publish(this.subjects.heartbeat, hb);
   }
