@@ -47,6 +47,8 @@ export interface ExecutorDeps {
   serves: (type: string, id: string) => boolean;
   /** The object's shard under the current map (undefined without a map). */
   shardFor: (type: string, id: string) => number | undefined;
+  /** The worker serving a shard (head of its chain). */
+  ownerOf: (shard: number) => string | undefined;
   /** NATS requests to other workers (two-phase commit). */
   transport: Transport;
   subjects: Subjects;
@@ -386,6 +388,7 @@ export class Executor {
     }
     const local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]>; create?: boolean }> = [{ obj, seenVersion, writes }];
     const remote = new Map<number, ObjectPart[]>();
+    const viaShard = new Map<string, number>();
     for (const p of parts) {
       if (this.d.serves(p.type, p.id)) {
         const key = objectCacheKey(p);
@@ -398,8 +401,16 @@ export class Executor {
         if (!o) return undefined; // evicted meanwhile: run again
         local.push({ obj: o, seenVersion: p.seenVersion, writes: p.writes });
       } else {
+        // One PREPARE per participating worker (a transaction has one part per worker, whatever
+        // number of its shards it touches): addressed through the first of its shards seen.
         const shard = this.d.shardFor(p.type, p.id)!;
-        remote.set(shard, [...(remote.get(shard) ?? []), p]);
+        const owner = this.d.ownerOf(shard) ?? `shard-${shard}`;
+        let via = viaShard.get(owner);
+        if (via === undefined) {
+          via = shard;
+          viaShard.set(owner, shard);
+        }
+        remote.set(via, [...(remote.get(via) ?? []), p]);
       }
     }
     if (call.readonly) {

@@ -308,7 +308,9 @@ export class TwoPhase {
     } catch (err) {
       return vote(false, new LambdaStoreError('MALFORMED_REQUEST', `bad TxnPrepare: ${(err as Error).message}`));
     }
-    if (this.prepared.has(msg.txnId)) return vote(true); // a resent PREPARE
+    // A resent PREPARE. (The root sends one PREPARE per worker, holding all of the transaction's
+    // objects here, so a transaction never has two parts on one worker.)
+    if (this.prepared.has(msg.txnId)) return vote(true);
     const refs = msg.parts.map((p) => ({ type: p.object?.type ?? '', id: p.object?.id ?? '' }));
     const objs = await Promise.all(refs.map((r) => this.d.cache.get(r)));
     const lockKeys = refs.map((r) => objectCacheKey(r));

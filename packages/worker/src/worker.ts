@@ -82,6 +82,7 @@ export class LambdaStoreWorker {
         return !!cfg && !!cfg.numShards && this.shardSubs.has(shardOf(type, id, cfg.numShards));
       },
       shardFor: (type, id) => (this.config?.numShards ? shardOf(type, id, this.config.numShards) : undefined),
+      ownerOf: (shard) => this.config?.shards.find((a) => a.shard === shard)?.chain?.[0] ?? undefined,
       transport: {
         request: async (subject, data, timeoutMs) => (await nc.request(subject, data, { timeout: timeoutMs })).data,
       },
