@@ -371,8 +371,8 @@ export class Executor {
   }
 
   /**
-   * A chain that touched objects of other workers: two-phase commit with this worker as root.
-   * Read-only chains take the same path (their participants only lock and validate).
+   * A chain that touched objects of other workers: two-phase commit with this worker as root, or,
+   * for a read-only chain, one lock-free validation round.
    */
   private async commitAcrossWorkers(
     call: Call,
