@@ -4,6 +4,7 @@
  */
 export class LockTable {
   private readonly holders = new Map<string, string>();
+  private readonly waiters = new Map<string, Array<() => void>>();
 
   /** Takes the lock for `owner`; true if it now holds it (re-entrant for the same owner). */
   tryLock(key: string, owner: string): boolean {
@@ -30,7 +31,27 @@ export class LockTable {
   }
 
   unlock(key: string, owner: string): void {
-    if (this.holders.get(key) === owner) this.holders.delete(key);
+    if (this.holders.get(key) !== owner) return;
+    this.holders.delete(key);
+    const ws = this.waiters.get(key);
+    if (ws) {
+      this.waiters.delete(key);
+      for (const w of ws) w();
+    }
+  }
+
+  /**
+   * Resolves once `key` is free (at once when it is), or after `timeoutMs` regardless; true when it
+   * is free. For readers that should see a prepared transaction's outcome rather than abort on it.
+   */
+  whenFree(key: string, timeoutMs: number): Promise<boolean> {
+    if (!this.holders.has(key)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(!this.holders.has(key)), timeoutMs);
+      const list = this.waiters.get(key) ?? [];
+      list.push(() => { clearTimeout(timer); resolve(true); });
+      this.waiters.set(key, list);
+    });
   }
 
   unlockAll(keys: Iterable<string>, owner: string): void {

@@ -15,6 +15,17 @@ describe('LockTable', () => {
     expect(t.tryLock('a', 'tx2')).to.equal(true);
   });
 
+  it('tells waiters when a key is free again, or gives up after the bound', async () => {
+    const t = new LockTable();
+    expect(await t.whenFree('a', 10)).to.equal(true);
+    t.tryLock('a', 'tx');
+    const waiting = t.whenFree('a', 1000);
+    t.unlock('a', 'tx');
+    expect(await waiting).to.equal(true);
+    t.tryLock('b', 'tx');
+    expect(await t.whenFree('b', 5)).to.equal(false);
+  });
+
   it('takes all locks or none', () => {
     const t = new LockTable();
     t.tryLock('b', 'other');

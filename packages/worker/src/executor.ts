@@ -74,7 +74,7 @@ type Outcome = {
 };
 
 export class Executor {
-  private readonly locks = new LockTable();
+  readonly locks = new LockTable();
   /** Why the latest attempt of any chain aborted, for the message of a final TXN_ABORTED. */
   private lastAbort: string | undefined;
   private readonly inflightByKey = new Map<string, { outcome: Promise<Outcome>; fingerprint: Uint8Array }>();
@@ -124,6 +124,7 @@ export class Executor {
     const modulePath = await this.d.modules.path(info.moduleId ?? '');
     const methods = (info.methods ?? []).map((m) => ({ name: m.name ?? '', readonly: !!m.readonly, timeoutMs: m.timeoutMs ?? 0 }));
     const create = req.create === true;
+    if (this.d.serves(type, id)) await this.locks.whenFree(objectCacheKey({ type, id }), LOCK_WAIT_MS);
     if (!this.d.serves(type, id)) {
       // Served elsewhere: read it from its owner; the commit goes through two-phase commit.
       const shard = this.d.shardFor(type, id);
@@ -239,6 +240,9 @@ export class Executor {
 
   private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
+      // A transaction prepared on this object has committed or will soon be decided: read its
+      // outcome, not the state before it (a caller that was told "committed" must see it).
+      await this.locks.whenFree(call.objKey, LOCK_WAIT_MS);
       const obj = await this.d.cache.get(call.ref);
       if (call.create && obj) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
       if (!call.create && !obj) throw new LambdaStoreError('OBJECT_NOT_FOUND', `${call.ref.type} ${call.ref.id} does not exist`);
@@ -494,6 +498,9 @@ export class Executor {
     }
   }
 }
+
+/** How long a call waits for a prepared transaction on its object to be decided (ms). */
+const LOCK_WAIT_MS = 5000;
 
 /** Bytes from the wire into shared memory, so they can travel to a thread without copies. */
 function toShared(bytes: Uint8Array): SharedArrayBuffer {

@@ -263,6 +263,8 @@ export class TwoPhase {
     try {
       const q = lambdastore.TxnSnapshotRequest.decode(data);
       const ref = { type: q.object?.type ?? '', id: q.object?.id ?? '' };
+      // A prepared transaction on it is about to be decided: serve its outcome, not the state before.
+      await this.d.locks.whenFree(objectCacheKey(ref), 5000);
       const obj = await this.d.cache.get(ref);
       if (q.create) {
         if (obj || this.d.locks.holder(objectCacheKey(ref)) !== undefined) return fail(new LambdaStoreError('OBJECT_EXISTS', `${ref.type} ${ref.id} already exists (or is being created)`));
