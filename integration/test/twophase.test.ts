@@ -129,4 +129,42 @@ describe('two-phase commit across workers', function () {
     }
     expect(await snapshot()).to.equal(before);
   });
+
+  it('bank: 1,000 accounts across all shards, concurrent transfers: total constant, none negative, each acknowledged transfer once', async () => {
+    // 5 s here; LAMBDASTORE_LONG=1 runs the 20 s the issue asks for.
+    const runMs = process.env.LAMBDASTORE_LONG === '1' ? 20_000 : 5_000;
+    const many: string[] = Array.from({ length: 1000 }, (_, i) => `bank-${i}`);
+    const { forEachLimited } = await import('@lambdastore/cli');
+    await forEachLimited(many, 32, async (id) => { await t.client.create('Wallet', id, 100); });
+    const bankAcked = new Set<string>();
+    const bankUnknown = new Set<string>();
+    let n = 0;
+    const end = Date.now() + runMs;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (Date.now() < end) {
+        const from = many[Math.floor(Math.random() * many.length)]!;
+        let to = many[Math.floor(Math.random() * many.length)]!;
+        while (to === from) to = many[Math.floor(Math.random() * many.length)]!;
+        const id = `b${n++}`;
+        try {
+          await t.client.invoke('Wallet', from, 'send', [to, 1 + Math.floor(Math.random() * 50), id], { idempotencyKey: `bank-${id}`, timeoutMs: 20_000 });
+          bankAcked.add(id);
+        } catch (err) {
+          if ((err as { code: string }).code !== 'INSUFFICIENT_FUNDS') bankUnknown.add(id);
+        }
+      }
+    }));
+    expect(bankAcked.size).to.be.greaterThan(100);
+    const logs: Logs[] = [];
+    await forEachLimited(many, 32, async (id) => { logs.push((await t.client.invoke('Wallet', id, 'logs')) as Logs); });
+    expect(logs.reduce((a, l) => a + l.balance, 0), 'money created or destroyed').to.equal(100 * many.length);
+    for (const l of logs) expect(l.balance).to.be.at.least(0);
+    const outs = logs.flatMap((l) => l.out);
+    const ins = logs.flatMap((l) => l.in);
+    expect(new Set(outs).size).to.equal(outs.length);
+    expect([...outs].sort()).to.deep.equal([...ins].sort());
+    const applied = new Set(outs);
+    for (const id of bankAcked) expect(applied.has(id), `acknowledged ${id} lost`).to.equal(true);
+    for (const id of applied) expect(bankAcked.has(id) || bankUnknown.has(id), `${id} applied but refused`).to.equal(true);
+  });
 });
