@@ -264,7 +264,7 @@ export class Executor {
       const parts = result.parts ?? [];
       const remote = parts.filter((p) => !this.d.serves(p.type, p.id));
       if (remote.length > 0) {
-        const committed = await this.commitAcrossWorkers(call, obj, seenVersion, writes, parts, response, idempotencyKey);
+        const committed = await this.commitAcrossWorkers({ call, obj, seenVersion, writes, parts, response, idempotencyKey });
         if (committed) return committed;
       } else if (call.readonly) {
         // A chain read several objects at different moments: it stands only if none of them moved
@@ -278,7 +278,7 @@ export class Executor {
           return { response };
         }
       } else {
-        const committed = this.commit(call, obj, seenVersion, writes, parts, response, idempotencyKey);
+        const committed = this.commit({ call, obj, seenVersion, writes, parts, response, idempotencyKey });
         if (committed) return { ...committed.outcome, durable: committed.durable };
       }
       this.stats.conflicts++;
@@ -291,15 +291,8 @@ export class Executor {
   }
 
   /** Validate and apply in memory (synchronously: atomic on this event loop), then queue durability. */
-  private commit(
-    call: Call,
-    obj: CachedObject | undefined,
-    seenVersion: number,
-    writes: Array<[string, Uint8Array | null]>,
-    parts: ObjectPart[],
-    response: lambdastore.InvokeResponse,
-    idempotencyKey: DedupKey | undefined,
-  ): { durable: Promise<void>; outcome: Outcome } | undefined {
+  private commit(done: Executed): { durable: Promise<void>; outcome: Outcome } | undefined {
+    const { call, obj, seenVersion, writes, parts, response, idempotencyKey } = done;
     const span = tracer.startSpan('lambdastore.commit', { attributes: { 'lambdastore.object': call.objKey.replace('\u0000', '/'), 'lambdastore.writes': writes.length } });
     try {
       let target = obj;
@@ -378,15 +371,8 @@ export class Executor {
    * A chain that touched objects of other workers: two-phase commit with this worker as root, or,
    * for a read-only chain, one lock-free validation round.
    */
-  private async commitAcrossWorkers(
-    call: Call,
-    obj: CachedObject | undefined,
-    seenVersion: number,
-    writes: Array<[string, Uint8Array | null]>,
-    parts: ObjectPart[],
-    response: lambdastore.InvokeResponse,
-    idempotencyKey: DedupKey | undefined,
-  ): Promise<Outcome | undefined> {
+  private async commitAcrossWorkers(done: Executed): Promise<Outcome | undefined> {
+    const { call, obj, seenVersion, writes, parts, response, idempotencyKey } = done;
     if (call.create || !obj) {
       throw new LambdaStoreError('NOT_SUPPORTED', 'an init that calls objects on other workers is not supported yet');
     }
@@ -511,6 +497,20 @@ function toShared(bytes: Uint8Array): SharedArrayBuffer {
 
 /** The snapshot of an object that does not exist yet: zero entries. */
 const EMPTY_SNAPSHOT = new SharedArrayBuffer(4);
+
+/** One executed attempt of a call, ready to commit. */
+interface Executed {
+  call: Call;
+  /** The call's own object (undefined for a create). */
+  obj: CachedObject | undefined;
+  /** Its version when the attempt read it. */
+  seenVersion: number;
+  writes: Array<[string, Uint8Array | null]>;
+  /** Other objects the chain touched. */
+  parts: ObjectPart[];
+  response: lambdastore.InvokeResponse;
+  idempotencyKey: DedupKey | undefined;
+}
 
 interface DedupKey {
   key: string;
