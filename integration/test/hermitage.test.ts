@@ -24,7 +24,6 @@
  * LAMBDASTORE_LONG=1 runs each workload for 10 s instead of 2 s.
  */
 import { expect } from 'chai';
-import { shardOf } from '@lambdastore/proto';
 import type { ClusterConfig, LambdaStoreError } from '@lambdastore/client';
 import { startTestCluster, fixture, placeObjects, type Spread, type TestCluster } from '../src/cluster.js';
 import { checkHistory, formatReport, type Op, type Txn } from '../src/checker/index.js';

@@ -25,6 +25,7 @@ import {
 } from '@lambdastore/proto';
 import type { Store, CommitRecord } from '@lambdastore/storage';
 import { LockTable, commitOcc, retryBackoffMs } from '@lambdastore/txn';
+import { EMPTY_SNAPSHOT } from './snapshot.js';
 import { ObjectCache, objectCacheKey, newCachedObject, type CachedObject } from './objects.js';
 import type { ModuleFiles } from './modules.js';
 import type { TaskDispatcher } from './dispatch.js';
@@ -495,8 +496,6 @@ function toShared(bytes: Uint8Array): SharedArrayBuffer {
   return sab;
 }
 
-/** The snapshot of an object that does not exist yet: zero entries. */
-const EMPTY_SNAPSHOT = new SharedArrayBuffer(4);
 
 /** One executed attempt of a call, ready to commit. */
 interface Executed {

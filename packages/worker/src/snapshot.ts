@@ -92,3 +92,6 @@ export class PackedEntries {
     }
   }
 }
+
+/** The snapshot of an object with no entries (a new object, or one a chain is creating). */
+export const EMPTY_SNAPSHOT: SharedArrayBuffer = packEntries(new Map());

@@ -22,6 +22,7 @@ import type { Store, ObjectChange } from '@lambdastore/storage';
 import type { LockTable } from '@lambdastore/txn';
 import { newCachedObject, objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
 import type { ObjectPart } from './task.js';
+import { EMPTY_SNAPSHOT } from './snapshot.js';
 
 export interface Transport {
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
@@ -268,7 +269,7 @@ export class TwoPhase {
       const obj = await this.d.cache.get(ref);
       if (q.create) {
         if (obj || this.d.locks.holder(objectCacheKey(ref)) !== undefined) return fail(new LambdaStoreError('OBJECT_EXISTS', `${ref.type} ${ref.id} already exists (or is being created)`));
-        return lambdastore.TxnSnapshotResponse.encode({ ok: true, version: 0, snapshot: EMPTY_PACKED, overlay: new Uint8Array(0) }).finish();
+        return lambdastore.TxnSnapshotResponse.encode({ ok: true, version: 0, snapshot: new Uint8Array(EMPTY_SNAPSHOT), overlay: new Uint8Array(0) }).finish();
       }
       if (!obj) return fail(new LambdaStoreError('OBJECT_NOT_FOUND', `${ref.type} ${ref.id} does not exist`));
       // Never hand out state a crash could still take back.
@@ -412,9 +413,6 @@ export class TwoPhase {
     return this.prepared.size;
   }
 }
-
-/** A packed snapshot of zero entries (snapshot.ts layout: a u32 count of 0). */
-const EMPTY_PACKED = new Uint8Array(4);
 
 function encodeShards(shards: Set<number>): Uint8Array {
   const out = new Uint8Array(4 * shards.size);

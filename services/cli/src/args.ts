@@ -87,10 +87,15 @@ export function stringOption(args: ParsedArgs, name: string): string | undefined
 /** A positive integer option (a unit in its name, e.g. --timeout-ms). */
 export function intOption(args: ParsedArgs, name: string, min = 1, max = 2 ** 31 - 1): number | undefined {
   const v = stringOption(args, name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return v === undefined ? undefined : parseIntOption(name, v, min, max);
+}
+
+/** The value of integer option `--name` (`dflt` when absent); a UsageError names the bounds. */
+export function parseIntOption(name: string, value: string | undefined, min: number, max: number, dflt?: number): number {
+  if (value === undefined && dflt !== undefined) return dflt;
+  const n = Number(value);
+  if (value === undefined || !/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return n;
 }

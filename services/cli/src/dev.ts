@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseIntOption } from './args.js';
 import { startDevCluster, type DevCluster, type DevProcess } from './dev-cluster.js';
 
 export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N]
@@ -11,19 +12,8 @@ export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdast
 Starts nats-server (JetStream), the coordinator and N workers on this machine, prints how to reach
 them, and runs until Ctrl-C. Data (and logs, in <data>/logs) survive a restart on the same --data.`;
 
-/** Parses an integer option; throws a usage error naming the option. */
-export function intOption(name: string, value: string | undefined, dflt: number, min: number, max: number): number {
-  if (value === undefined) return dflt;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
-  return n;
-}
-
 export const DEFAULT_DEV_DATA = '.lambdastore/dev';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 /** Resolves when SIGINT or SIGTERM arrives (listeners removed afterwards). */
 export function waitForSignal(): Promise<NodeJS.Signals> {
@@ -95,9 +85,9 @@ export async function devCommand(argv: string[]): Promise<number> {
   }
   let workers: number, natsPort: number, threads: number | undefined;
   try {
-    workers = intOption('workers', values.workers as string | undefined, 3, 1, 64);
-    natsPort = intOption('nats-port', values['nats-port'] as string | undefined, 0, 0, 65535);
-    threads = values.threads === undefined ? undefined : intOption('threads', values.threads as string, 0, 1, 256);
+    workers = parseIntOption('workers', values.workers as string | undefined, 1, 64, 3);
+    natsPort = parseIntOption('nats-port', values['nats-port'] as string | undefined, 0, 65535, 0);
+    threads = values.threads === undefined ? undefined : parseIntOption('threads', values.threads as string, 1, 256);
   } catch (err) {
     console.error(`${(err as Error).message}\n${DEV_USAGE}`);
     return 2;

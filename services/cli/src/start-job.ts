@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { connect, type LambdaStoreClient } from '@lambdastore/client';
 import { LambdaStoreError } from '@lambdastore/proto';
 import { liveClusterFile, startDevCluster, type DevCluster } from './dev-cluster.js';
-import { intOption, usageBanner } from './dev.js';
+import { parseIntOption } from './args.js';
+import { usageBanner } from './dev.js';
 import { errorCode, forEachLimited, runClosedLoop, type LoadResult } from './load.js';
 
 export const START_USAGE = `usage: lambdastore start [--once] [--objects 1000] [--accounts 1000] [--duration-s 10] [--concurrency 64] [--workers 3] [--data <repo>/.lambdastore/dev]
@@ -200,11 +201,11 @@ export async function startCommand(argv: string[]): Promise<number> {
   }
   let objects: number, accounts: number, durationS: number, concurrency: number, workers: number;
   try {
-    objects = intOption('objects', values.objects as string | undefined, 1000, 1, 1_000_000);
-    accounts = intOption('accounts', values.accounts as string | undefined, 1000, 1, 1_000_000);
-    durationS = intOption('duration-s', values['duration-s'] as string | undefined, 10, 1, 3600);
-    concurrency = intOption('concurrency', values.concurrency as string | undefined, 64, 1, 10_000);
-    workers = intOption('workers', values.workers as string | undefined, 3, 1, 64);
+    objects = parseIntOption('objects', values.objects as string | undefined, 1, 1_000_000, 1000);
+    accounts = parseIntOption('accounts', values.accounts as string | undefined, 1, 1_000_000, 1000);
+    durationS = parseIntOption('duration-s', values['duration-s'] as string | undefined, 1, 3600, 10);
+    concurrency = parseIntOption('concurrency', values.concurrency as string | undefined, 1, 10_000, 64);
+    workers = parseIntOption('workers', values.workers as string | undefined, 1, 64, 3);
   } catch (err) {
     console.error(`${(err as Error).message}\n${START_USAGE}`);
     return 2;
