@@ -144,13 +144,20 @@ describe('walking skeleton, end to end', function () {
   });
 
   it('a method that exhausts its thread memory fails once with WORKER_CRASHED; others go on', async () => {
-    await t.client.create('Counter', 'hog');
-    const started = Date.now();
-    const err = await rejection(t.client.invoke('Counter', 'hog', 'hog', [], { timeoutMs: 60_000 }));
-    expect(err.code).to.be.oneOf(['WORKER_CRASHED', 'METHOD_TIMEOUT']);
-    expect(err.retryable).to.equal(false);
-    expect(Date.now() - started).to.be.lessThan(30_000);
-    expect(await t.client.invoke('Counter', 'hog', 'add', [1])).to.equal(1);
+    // Several rounds: a thread aborted for its time limit can hit the memory limit while it is
+    // being terminated, after its call was settled; that must cost the thread, not the process.
+    for (let round = 0; round < 4; round++) {
+      const id = `hog-${round}`;
+      await t.client.create('Counter', id);
+      const started = Date.now();
+      const err = await rejection(t.client.invoke('Counter', id, 'hog', [], { timeoutMs: 60_000 }));
+      expect(err.code).to.be.oneOf(['WORKER_CRASHED', 'METHOD_TIMEOUT']);
+      expect(err.retryable).to.equal(false);
+      expect(Date.now() - started).to.be.lessThan(30_000);
+      expect(await t.client.invoke('Counter', id, 'add', [1])).to.equal(1);
+    }
+    const { readFile } = await import('node:fs/promises');
+    for (const w of t.cluster.workers) expect(await readFile(w.logFile, 'utf8')).not.to.match(/---- exited/);
   });
 
   it('exports no traces when no OTEL_* variable is set', async () => {

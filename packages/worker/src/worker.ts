@@ -107,6 +107,10 @@ export class LambdaStoreWorker {
       idleTimeout: 60_000,
       resourceLimits: { maxOldGenerationSizeMb: options.threadMaxHeapMb },
     });
+    // A thread can die after its call was already settled: one aborted for running past its time
+    // limit may hit its memory limit while being terminated. Piscina reports that as an 'error'
+    // event on the pool, which must not take the whole process down; the thread is replaced.
+    pool.on('error', (err: Error) => console.error(`[worker ${workerId}] a method thread died between calls (replaced): ${err.message}`));
     let nc: NatsConnection;
     try {
       nc = await connect({ servers: options.servers, name: `lambdastore-worker-${workerId}`, maxReconnectAttempts: -1 });
