@@ -1,18 +1,19 @@
 /**
- * Entry sets (OCC granularity inside an object) on a real cluster: one Ledger object of 100
+ * Entry sets (OCC granularity inside an object) on a real cluster: one Ledger object of 1,000
  * accounts, 32 client loops moving money between random pairs of its accounts while readers scan
  * every account. Run with each granularity (worker option --entry-sets): whatever the layout, every
  * acknowledged transfer is applied exactly once, no aborted one is applied, balances are exactly the
  * initial ones plus the applied transfers, and every read sees the same total. Adaptive also has to
- * split the object (its writers queue behind writers of other accounts) and merge it back when all
- * writers hit one entry; the worker counts both and the coordinator's status shows them.
+ * split the object (its writers queue behind writers of other accounts, which they would not have
+ * conflicted with) and merge it back when all writers hit one entry; the worker counts both and the
+ * coordinator's status shows them.
  */
 import { expect } from 'chai';
 import { eventually } from '@lambdastore/testkit';
 type Granularity = 'coarse' | 'fine' | 'adaptive';
 import { startTestCluster, fixture, codeOf, type TestCluster } from '../src/cluster.js';
 
-const ACCOUNTS = 100;
+const ACCOUNTS = 1000;
 const INITIAL = 1000;
 const LOOPS = 32;
 const RUN_MS = 2500;
@@ -30,7 +31,7 @@ async function counters(t: TestCluster): Promise<{ splits: number; merges: numbe
   return { splits: w.reduce((s, x) => s + Number(x.entrySetSplits ?? 0), 0), merges: w.reduce((s, x) => s + Number(x.entrySetMerges ?? 0), 0) };
 }
 
-describe('entry sets: transfers inside one object of 100 accounts', function () {
+describe('entry sets: transfers inside one object of 1,000 accounts', function () {
   this.timeout(120_000);
 
   for (const granularity of ['coarse', 'fine', 'adaptive'] as Granularity[]) {

@@ -228,13 +228,14 @@ export class Executor {
     let outcome: Outcome;
     if (call.readonly || this.d.cache.peek(call.objKey)?.sets.fine) {
       // Readers, and writers of an object split into entry sets, run side by side (OCC per set).
-      outcome = await this.attempts(call, idempotencyKey, modulePath, false);
+      outcome = await this.attempts(call, idempotencyKey, modulePath, undefined);
     } else {
       // The turn passes on once the commit is applied in memory; durability is waited for outside
       // it, so the next writer of the object runs while this commit's batch is being written.
+      const arrivedAt = this.d.cache.peek(call.objKey)?.version;
       const turn = await this.d.dispatcher.writeTurn(call.objKey);
       try {
-        outcome = await this.attempts(call, idempotencyKey, modulePath, turn.waited);
+        outcome = await this.attempts(call, idempotencyKey, modulePath, turn.waited ? arrivedAt : undefined);
       } finally {
         turn.release();
       }
@@ -243,7 +244,8 @@ export class Executor {
     return outcome;
   }
 
-  private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string, waitedForTurn: boolean): Promise<Outcome> {
+  /** `waitedSince`: the object's commit counter when this writer queued for a turn it had to wait for. */
+  private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string, waitedSince: number | undefined): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       // A transaction prepared on this object has committed or will soon be decided: read its
       // outcome, not the state before it (a caller that was told "committed" must see it).
@@ -276,9 +278,10 @@ export class Executor {
       const writes = result.writes ?? [];
       const parts = result.parts ?? [];
       const reads: ReadSet = result.reads ?? 'all';
-      if (writer && !obj.sets.fine && waitedForTurn && attempt === 1) {
-        // Coarse: did this writer wait behind a writer of the same entries, or only of the same object?
-        this.relayout(obj, obj.policy?.waitedForTurn(touchesAny(reads, writes, obj.lastWrites), Date.now()));
+      if (writer && obj.policy && !obj.sets.fine && waitedSince !== undefined && attempt === 1) {
+        // Coarse: would this writer have conflicted with the commits it waited behind, had it run
+        // beside them (true contention), or did it only share the object with them (false)?
+        this.relayout(obj, obj.policy.waitedForTurn(wouldConflict(reads, writes, obj, waitedSince), Date.now()));
       }
       const remote = parts.filter((p) => !this.d.serves(p.type, p.id));
       if (remote.length > 0) {
@@ -315,6 +318,7 @@ export class Executor {
     if (!decision || this.d.cache.peek(obj.key) !== obj) return;
     obj.sets.relayout(decision === 'split', obj.version);
     obj.policy?.reset();
+    obj.recentWrites.length = 0; // a fine object does not record them: the ring would have a gap
     if (decision === 'split') this.stats.entrySetSplits++;
     else this.stats.entrySetMerges++;
   }
@@ -555,13 +559,19 @@ function fingerprintOf(call: Call): Uint8Array {
   return h.digest().subarray(0, 16);
 }
 
-/** Whether a writer read or wrote any entry in `other` (the entries an earlier commit wrote). */
-function touchesAny(reads: ReadSet, writes: ReadonlyArray<readonly [string, unknown]>, other: ReadonlyArray<readonly [string, unknown]>): boolean {
-  if (reads === 'all') return other.length > 0;
-  if (other.length === 0) return false;
+/**
+ * Whether a writer read or wrote an entry that a commit after counter `since` wrote. Unknown (the
+ * object does not remember that far back: many writers went first) counts as a conflict.
+ */
+function wouldConflict(reads: ReadSet, writes: ReadonlyArray<readonly [string, unknown]>, obj: CachedObject, since: number): boolean {
+  if (obj.version <= since) return false; // the writers it waited for committed nothing
+  const recent = obj.recentWrites;
+  if (recent.length === 0 || recent[0]!.version > since + 1) return true;
+  const later = recent.filter((c) => c.version > since);
+  if (reads === 'all') return later.some((c) => c.writes.length > 0);
   const keys = new Set(reads);
   for (const [k] of writes) keys.add(k);
-  return other.some(([k]) => keys.has(k));
+  return later.some((c) => c.writes.some(([k]) => keys.has(k)));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -16,8 +16,11 @@ export interface CachedObject {
   sets: EntrySets;
   /** When to split or merge the sets (adaptive granularity only). */
   policy: EntrySetPolicy | undefined;
-  /** Entries the latest commit wrote (coarse mode tells false from true contention with it). */
-  lastWrites: ReadonlyArray<readonly [string, unknown]>;
+  /**
+   * Entries written by the latest commits, newest last (adaptive only): a writer that waited for
+   * its turn checks whether it would have conflicted with the commits it waited behind.
+   */
+  recentWrites: Array<{ version: number; writes: ReadonlyArray<readonly [string, unknown]> }>;
   /** Writer calls of this object running now (fine mode: did writers overlap?). */
   writersRunning: number;
   createdAtMs: number;
@@ -47,11 +50,14 @@ function resetPacking(obj: CachedObject): void {
 
 export const objectCacheKey = (ref: ObjectKey): string => ref.type + '\u0000' + ref.id;
 
-function entrySetsFields(granularity: Granularity, version: number): Pick<CachedObject, 'sets' | 'policy' | 'lastWrites' | 'writersRunning'> {
+/** Commits an object remembers the entries of (adaptive granularity). */
+const RECENT_WRITES = 64;
+
+function entrySetsFields(granularity: Granularity, version: number): Pick<CachedObject, 'sets' | 'policy' | 'recentWrites' | 'writersRunning'> {
   return {
     sets: new EntrySets(version, granularity === 'fine'),
     policy: granularity === 'adaptive' ? new EntrySetPolicy() : undefined,
-    lastWrites: [],
+    recentWrites: [],
     writersRunning: 0,
   };
 }
@@ -139,7 +145,10 @@ export class ObjectCache {
     }
     obj.version = newVersion;
     obj.sets.noteWrites(writes, newVersion);
-    obj.lastWrites = writes;
+    if (obj.policy && !obj.sets.fine) {
+      obj.recentWrites.push({ version: newVersion, writes });
+      if (obj.recentWrites.length > RECENT_WRITES) obj.recentWrites.shift();
+    }
     obj.bytes += delta;
     this.totalBytes += delta;
     if (!obj.packed) return;
