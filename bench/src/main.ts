@@ -10,7 +10,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from './config.js';
 import { measure, type Run } from './measure.js';
 import { callOf, HOT_OBJECT, microId, throughputWorkloads } from './workloads.js';
 import { bankRun, BANK_SIZES, type BankResult } from './bank.js';
@@ -24,9 +23,17 @@ import { disaggregated } from './systems/disaggregated.js';
 import { levelDbFloor, natsFloor } from './systems/floors.js';
 import type { Section } from './sections/section.js';
 import { bankAcrossShards } from './sections/bank-across-shards.js';
+import { entrySetBench } from './entrysets.js';
+import { parseConfig, repoRoot } from './config.js';
 
 /** Extra report sections, run in this order after the comparison. Add yours here. */
-const sections: Section[] = [bankAcrossShards];
+const sections: Section[] = [
+  bankAcrossShards,
+  {
+    title: 'Entry sets',
+    run: ({ cfg, log }) => entrySetBench({ repoRoot, durationMs: cfg.durationMs, concurrency: cfg.concurrency, repeats: cfg.repeats, writeShares: [0, 0.5], log }),
+  },
+];
 
 const log = (s: string) => process.stdout.write(s + '\n');
 
