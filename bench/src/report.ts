@@ -172,6 +172,7 @@ acknowledged transfers in and out, and the total must be unchanged.
 
   out.push(goals(o, get));
   out.push(profileText(o));
+  out.push(READING);
   out.push(...o.sections);
   await writeFile(cfg.out, out.join('\n'));
   return written;
@@ -232,3 +233,23 @@ ${o.cfg.concurrency} calls in flight, by a hook loaded with \`--import\` (\`benc
 
 ${parts.join('\n')}`;
 }
+
+const READING = `## Reading these numbers
+
+- A LambdaStore call is two NATS hops (client -> worker -> client, like the NATS floor) plus
+  protobuf decoding, a hop into a method thread (Piscina) and back, and for writes an fsync'd group
+  commit. The object's entries travel to the thread as a shared, immutable snapshot (no copy), so
+  the hop costs a \`postMessage\` each way, not the object's size.
+- The Redis and PostgreSQL functions pay one HTTP hop and one store round trip per call, and no
+  thread hop: compute and state are split, but on one machine the split costs less than a thread
+  hop under load. The paper's argument is about networks between machines; here the "network" is
+  loopback.
+- Restate persists every invocation (journal and state) in its log before it answers, reads
+  included, and ships the object's state to the SDK endpoint with the invocation; Durable Objects
+  in Miniflare run every object on one workerd thread and fsync each write.
+- On 2 cores the load generator, the system's processes and everything else on the machine share
+  the CPU, so the ratios of one run are the figures to read, and CPU per call (above) says where a
+  system's time goes.
+- The paper's prototype reached 123,761 read-only calls/s on a multi-node cluster; its ratios
+  between write shares (read-only ~4x 25 % writes, ~17x 100 % writes) are the shape to compare.
+`;
