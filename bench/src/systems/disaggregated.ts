@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { forEachLimited } from '@lambdastore/cli';
 import { HttpJson } from '../http.js';
 import { freePort, startChild, waitFor, type Child } from '../proc.js';
 import { ensureDebianBinary, versionOf } from '../setup-debian.js';
@@ -90,7 +91,8 @@ export function disaggregated(backend: 'redis' | 'postgres', log: (s: string) =>
         : `${store.version}, default durability (fsync at commit); a pool of ${FN_PROCESSES} stateless Node processes (pg, 16 connections each) behind HTTP; one SELECT / UPDATE per call`;
     },
     async createMicro(ids) {
-      for (let i = 0; i < ids.length; i += 50) await http!.post('/create', { ids: ids.slice(i, i + 50) });
+      const chunks = Array.from({ length: Math.ceil(ids.length / 20) }, (_, i) => ids.slice(i * 20, i * 20 + 20));
+      await forEachLimited(chunks, 8, async (chunk) => { await http!.post('/create', { ids: chunk }); });
     },
     read: (id, entries) => http!.post<number>('/read', { id, entries }),
     write: (id, entries, seed) => http!.post<number>('/write', { id, entries, seed }),

@@ -140,7 +140,7 @@ export function durableObjects(): BenchSystem {
       this.description = `miniflare ${version} (workerd), SQLite-backed objects persisted to disk; the Worker calls the object over DO RPC`;
     },
     async createMicro(ids) {
-      await forEachLimited(ids, 16, async (id) => { await http!.post(`/micro/${id}/init`, null); });
+      await forEachLimited(ids, 64, async (id) => { await http!.post(`/micro/${id}/init`, null); });
     },
     read: (id, entries) => http!.post<number>(`/micro/${id}/read`, entries),
     write: (id, entries, seed) => http!.post<number>(`/micro/${id}/write`, { entries, seed }),

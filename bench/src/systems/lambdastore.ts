@@ -70,7 +70,7 @@ export class LambdaStoreCluster {
 
   async createMicro(ids: readonly string[]): Promise<void> {
     const todo = ids.filter((id) => !this.created.has(id));
-    await forEachLimited(todo, 32, async (id) => {
+    await forEachLimited(todo, 64, async (id) => {
       await this.client!.create('Micro', id, ENTRIES, VALUE_BYTES);
       this.created.add(id);
     });

@@ -86,7 +86,7 @@ export function restate(): BenchSystem {
       this.description = `${version}, SDK ${sdkVersion} (endpoint: one Node process, HTTP/2); default partitions; every call persisted before the answer`;
     },
     async createMicro(ids) {
-      await forEachLimited(ids, 16, async (id) => { await ingress!.post(`/Micro/${id}/init`, null, { 'idempotency-key': `init-${id}` }); });
+      await forEachLimited(ids, 64, async (id) => { await ingress!.post(`/Micro/${id}/init`, null, { 'idempotency-key': `init-${id}` }); });
     },
     read: (id, entries) => ingress!.post<number>(`/Micro/${id}/read`, entries),
     write: (id, entries, seed) => ingress!.post<number>(`/Micro/${id}/write`, { entries, seed }, key()),
