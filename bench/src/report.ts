@@ -4,6 +4,7 @@
  * each system) and a chart, low-load latency, bank transfers with their audits, the goals of
  * issue 6 with the measured ratios, the worker profile, then the registered sections.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -31,6 +32,17 @@ export interface Outcome {
 }
 
 const US = 'lambdastore-c1';
+
+/** The LambdaStore build measured: the commit of the working tree (and whether it had changes). */
+function lambdaStoreVersion(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return `commit ${commit}${dirty ? ' with uncommitted changes' : ''}`;
+  } catch {
+    return 'unknown commit';
+  }
+}
 const num = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const ms = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
@@ -63,7 +75,7 @@ export async function writeReport(o: Outcome): Promise<string[]> {
   out.push(`# Benchmarks
 
 Written by \`npm run bench${cfg.quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${Math.round(o.elapsedMs / 60000)} min.
-Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB memory, Node.js ${process.version}.
+Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB memory, Node.js ${process.version}; LambdaStore-TS ${lambdaStoreVersion()}.
 Every system below ran on this one machine, started by the bench, driven in turn by the same load
 generator in one Node process: a closed loop of ${cfg.concurrency} calls in flight, ${cfg.warmupMs / 1000} s warm-up, then
 ${cfg.durationMs / 1000} s measured; ${cfg.repeats} interleaved round(s) (each round runs every system once per workload),

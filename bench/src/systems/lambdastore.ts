@@ -7,11 +7,10 @@
  * option is ignored) is detected from the cluster map and reported as skipped, not measured as if
  * it were replicated.
  */
-import { mkdtemp, rm, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, rm, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { connect as natsConnect } from '@nats-io/transport-node';
+import { connect as natsConnect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { connect, type LambdaStoreClient } from '@lambdastore/client';
 import { startDevCluster, forEachLimited, type DevCluster, type DevClusterOptions } from '@lambdastore/cli';
 import { repoRoot } from '../config.js';
@@ -29,11 +28,8 @@ export class LambdaStoreCluster {
   private created = new Set<string>();
   private users = 0;
   private dir = '';
-  readonly profileDir: string;
 
-  constructor(readonly chainLength: number, private readonly log: (s: string) => void, profileDir: string) {
-    this.profileDir = profileDir;
-  }
+  constructor(readonly chainLength: number, private readonly log: (s: string) => void, readonly profileDir: string) {}
 
   start(): Promise<void> {
     this.users++;
@@ -175,9 +171,3 @@ export function lambdaStoreNats(cluster: LambdaStoreCluster): BenchSystem {
     stop: () => cluster.stop(),
   };
 }
-
-/** Reads the profile files written by the hook (for the report's top self-time table). */
-export async function readProfiles(files: string[]): Promise<unknown[]> {
-  return Promise.all(files.map(async (f) => JSON.parse(await readFile(f, 'utf8')) as unknown));
-}
-
