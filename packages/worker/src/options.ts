@@ -37,6 +37,8 @@ export interface WorkerOptions {
   threadMaxHeapMb?: number;
   /** fsync every commit batch (true). */
   syncWrites?: boolean;
+  /** How often metrics and sampled spans are shipped to the coordinator's dashboard (1000 ms). */
+  telemetryIntervalMs?: number;
 }
 
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId'>> & { workerId: string };
@@ -56,6 +58,7 @@ export const DEFAULTS = {
   dedupSweepIntervalMs: 60_000,
   threadMaxHeapMb: 256,
   syncWrites: true,
+  telemetryIntervalMs: 1000,
 } as const;
 
 export function defaultThreads(): number {
