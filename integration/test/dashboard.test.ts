@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { eventually } from '@lambdastore/testkit';
+import { runCli } from '@lambdastore/cli';
 import { startTestCluster, fixture, placeObjects, repoRoot, type TestCluster } from '../src/cluster.js';
 
 /** The bits of a DOM element the page checks use (the tests compile without the DOM library). */
@@ -86,6 +87,23 @@ describe('ops dashboard in a browser', function () {
     const moved = await eventually(async () => !(await page.locator('#chart-throughput').screenshot()).equals(first), 10_000, 'the chart moving on');
     expect(moved).to.equal(true);
     await eventually(async () => (await page.locator('#hot tbody').innerText()).includes('Counter/hot-1'), 15_000, 'Counter/hot-1 in the hot list');
+
+    // The terminal shows the same map and hot list.
+    const cli = async (...argv: string[]) => {
+      let out = '';
+      let err = '';
+      const code = await runCli([...argv, '--nats', t.cluster.natsUrl, '--prefix', t.cluster.prefix], { stdout: (s) => { out += s; }, stderr: (s) => { err += s; } });
+      return { code, out, err };
+    };
+    const top = await cli('top', '--once');
+    expect(top.code, top.err).to.equal(0);
+    for (const w of t.cluster.workers) expect(top.out).to.match(new RegExp(`^${w.id}\\s+yes\\s`, 'm'));
+    expect(top.out).to.match(/^Counter\/hot-1\s+\d/m);
+    expect(top.out).to.match(/^Counter\s+get\s+ok\s+\d/m);
+    const status = await cli('status');
+    expect(status.code, status.err).to.equal(0);
+    expect(status.out).to.include('Hot objects');
+    expect(status.out).to.match(/^Counter\/hot-1\s+\d/m);
     stopLoad = true;
     await load;
   });
