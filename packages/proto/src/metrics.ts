@@ -114,7 +114,7 @@ export class WorkerMetrics {
     this.durationHistogram.record(durationMs, attributes);
   }
 
-  /** A transaction attempt aborted (`reason`: CONFLICT, LOCKED, MISSING, PREPARE_NO, ...). */
+  /** A transaction attempt aborted (`reason`: VERSION_CHANGED, LOCKED, MISSING, or a participant's error code). */
   abort(reason: string): void {
     this.aborts[reason] = (this.aborts[reason] ?? 0) + 1;
     this.abortsCounter.add(1, { 'lambdastore.abort_reason': reason });

@@ -292,7 +292,7 @@ export class Executor {
         // since (no locks needed: it writes nothing).
         const others = parts.map((p) => this.d.cache.peek(objectCacheKey(p)));
         const moved = parts.some((p, i) => others[i]?.version !== p.seenVersion) || (parts.length > 0 && obj?.version !== seenVersion);
-        if (moved) this.d.metrics.abort('CONFLICT');
+        if (moved) this.d.metrics.abort('VERSION_CHANGED');
         if (!moved) {
           // What it read may still be on its way to disk: answer only once it is durable.
           for (const o of [obj, ...others]) if (o?.durable) await o.durable;

@@ -125,7 +125,7 @@ export class TwoPhase {
     try {
       for (const l of local) {
         if (l.create ? this.d.cache.peek(l.obj.key) !== undefined : this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion) {
-          args.onAbort(`changed since read: ${l.obj.ref.type} ${l.obj.ref.id}`, 'CONFLICT');
+          args.onAbort(`changed since read: ${l.obj.ref.type} ${l.obj.ref.id}`, 'VERSION_CHANGED');
           return undefined;
         }
       }
@@ -189,7 +189,7 @@ export class TwoPhase {
   }): Promise<boolean> {
     for (const l of args.local) {
       if (this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion || this.d.locks.holder(l.obj.key) !== undefined) {
-        args.onAbort(`changed or locked since read: ${l.obj.ref.type} ${l.obj.ref.id}`, 'CONFLICT');
+        args.onAbort(`changed or locked since read: ${l.obj.ref.type} ${l.obj.ref.id}`, 'VERSION_CHANGED');
         return false;
       }
     }

@@ -14,7 +14,7 @@ export async function fetchOps(client: LambdaStoreClient, prefix: string, timeou
   } catch (err) {
     const e = err as { code?: string; name?: string };
     if (e.code === '503' || e.name === 'NoRespondersError') return undefined; // a coordinator without ops (older), or none
-    throw new LambdaStoreError('TIMEOUT', `the coordinator did not send its ops snapshot within ${timeoutMs} ms`);
+    throw new LambdaStoreError('COORDINATOR_UNAVAILABLE', `the coordinator did not send its ops snapshot within ${timeoutMs} ms`);
   }
   try {
     return JSON.parse(new TextDecoder().decode(data)) as OpsSnapshot;
