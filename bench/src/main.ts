@@ -9,7 +9,6 @@
  */
 import { spawn } from 'node:child_process';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { connect as natsConnect } from '@nats-io/transport-node';
 import { connect } from '@lambdastore/client';
 import { startDevCluster, runClosedLoop, forEachLimited, type LoadResult } from '@lambdastore/cli';
 import { measureTracingCost } from './tracing-cost.js';
+import { cpuMicros } from './proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..', '..');
@@ -41,17 +41,6 @@ const ENTRIES = 100;
 const OPS = 5;
 
 const log = (s: string) => process.stdout.write(s + '\n');
-
-/** CPU time (user + system) a process has used, in microseconds; undefined off Linux. */
-function cpuMicros(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000; // clock ticks of 10 ms (USER_HZ 100)
-  } catch {
-    return undefined;
-  }
-}
 
 type CpuShare = Record<string, number>;
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN; };

@@ -7,7 +7,6 @@
  *
  *   node bench/dist/src/tracing-cost.js [--quick]      (also part of `npm run bench`)
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -16,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { context, trace, SpanKind } from '@opentelemetry/api';
 import { connect, type LambdaStoreClient } from '@lambdastore/client';
 import { startOtel } from '@lambdastore/telemetry';
+import { cpuMicros } from './proc.js';
 import { startDevCluster, runClosedLoop, forEachLimited, type DevCluster } from '@lambdastore/cli';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -41,17 +41,6 @@ export interface TracingCost {
   /** Throughput lost with default sampling, from the medians, in percent (noisier). */
   throughputLossPct: number;
   markdown: string;
-}
-
-/** CPU time (user + system) of a process in µs, from /proc (Linux). */
-function cpuMicros(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000; // clock ticks of 10 ms (USER_HZ 100)
-  } catch {
-    return NaN;
-  }
 }
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] ?? NaN; };
@@ -113,7 +102,7 @@ export async function measureTracingCost(o: TracingCostOptions): Promise<Tracing
     for (let r = 0; r < o.repeats; r++) {
       // ABBA order: neither side always runs first.
       for (const c of r % 2 === 0 ? clusters : [...clusters].reverse()) {
-        const workersCpu = () => c.cluster.workers.reduce((a, w) => a + cpuMicros(w.pid), 0);
+        const workersCpu = () => c.cluster.workers.reduce((a, w) => a + (cpuMicros(w.pid) ?? NaN), 0);
         const before = workersCpu();
         const res = await runClosedLoop({ concurrency: o.concurrency, durationMs: o.durationMs, call: read(c.client) });
         const perCall = (workersCpu() - before) / Math.max(1, res.calls);
