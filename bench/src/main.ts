@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { connect } from '@lambdastore/client';
 import { startDevCluster, runClosedLoop, forEachLimited, type LoadResult } from '@lambdastore/cli';
+import { entrySetBench } from './entrysets.js';
 import { measureTracingCost } from './tracing-cost.js';
 import { cpuMicros } from './proc.js';
 
@@ -113,8 +114,9 @@ async function main(): Promise<void> {
     await nc.close();
     echo.kill('SIGTERM');
     await cluster.stop();
+    const entrySets = await entrySetBench({ repoRoot: repo, durationMs, concurrency, repeats, writeShares: [0, 0.5], log });
     const tracing = await measureTracingCost({ objects, durationMs, concurrency, repeats: Math.max(3, repeats), log });
-    await writeReport(results, lowLoad, cpu, bank, tracing.markdown);
+    await writeReport(results, lowLoad, cpu, bank, entrySets, tracing.markdown);
   } finally {
     echo.kill('SIGTERM');
     await cluster.stop();
@@ -176,7 +178,7 @@ async function bankTransfers(client: Awaited<ReturnType<typeof connect>>, nc: Aw
   return rows;
 }
 
-async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>, cpu: Map<string, CpuShare[]>, bank: BankRow[], tracing: string): Promise<void> {
+async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>, cpu: Map<string, CpuShare[]>, bank: BankRow[], entrySets: string, tracing: string): Promise<void> {
   const floorName = 'raw NATS request/reply (floor)';
   const floor = median(results.get(floorName)!.map((r) => r.callsPerSec));
   const rows = [...results].map(([name, rs]) => {
@@ -235,6 +237,7 @@ worker (reported by the workers); "errors" are transfers that failed for good (e
 |---|---|---|---|---|---|---|---|
 ${bank.map((b) => `| ${b.accounts.toLocaleString('en-US')} | ${Math.round(b.result.callsPerSec).toLocaleString('en-US')} | ${b.result.p50Ms.toFixed(2)} | ${b.result.p99Ms.toFixed(2)} | ${Math.round(b.crossWorkerShare * 100)} % | ${b.abortsPerCall.toFixed(2)} | ${b.result.errors} | ${b.audit} |`).join('\n')}
 
+${entrySets}
 ${tracing}
 ## Reading these numbers
 

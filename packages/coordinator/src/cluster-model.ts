@@ -15,6 +15,10 @@ export interface HeartbeatInput {
   pid: number;
   inflight: number;
   callsTotal: number;
+  /** Transaction attempts that conflicted; entry-set splits and merges (worker counters). */
+  abortsTotal?: number;
+  entrySetSplits?: number;
+  entrySetMerges?: number;
   /** Shards the worker says it serves right now. */
   shards: readonly number[];
   /** Config version the worker applies. */
@@ -31,6 +35,9 @@ export interface WorkerState {
   startedAtMs: number;
   inflight: number;
   callsTotal: number;
+  abortsTotal: number;
+  entrySetSplits: number;
+  entrySetMerges: number;
   shards: readonly number[];
   configVersion: number;
   threads: number;
@@ -65,6 +72,9 @@ export interface WorkerInfoData {
   startedAtMs: number;
   inflight: number;
   callsTotal: number;
+  abortsTotal: number;
+  entrySetSplits: number;
+  entrySetMerges: number;
 }
 
 /** Plain-data twin of proto `ClusterConfig`; lists sorted (shards by number, workers and types by name). */
@@ -154,6 +164,9 @@ export class ClusterModel {
         startedAtMs: w.startedAtMs,
         inflight: w.inflight,
         callsTotal: w.callsTotal,
+        abortsTotal: w.abortsTotal,
+        entrySetSplits: w.entrySetSplits,
+        entrySetMerges: w.entrySetMerges,
         shards: [],
         configVersion: 0,
         threads: 0,
@@ -197,7 +210,7 @@ export class ClusterModel {
     if (!w) {
       w = {
         id: hb.workerId, alive: true, lastSeenMs: nowMs, pid: hb.pid, startedAtMs: hb.startedAtMs,
-        inflight: 0, callsTotal: 0, shards: [], configVersion: 0, threads: 0,
+        inflight: 0, callsTotal: 0, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0, shards: [], configVersion: 0, threads: 0,
       };
       this.workersById.set(w.id, w);
       changed = true;
@@ -212,6 +225,9 @@ export class ClusterModel {
     w.startedAtMs = hb.startedAtMs;
     w.inflight = hb.inflight;
     w.callsTotal = hb.callsTotal;
+    w.abortsTotal = hb.abortsTotal ?? 0;
+    w.entrySetSplits = hb.entrySetSplits ?? 0;
+    w.entrySetMerges = hb.entrySetMerges ?? 0;
     w.shards = [...hb.shards];
     w.configVersion = hb.configVersion;
     w.threads = hb.threads;
@@ -278,6 +294,7 @@ export class ClusterModel {
         .map((w) => ({
           id: w.id, alive: w.alive, lastSeenMs: w.lastSeenMs, pid: w.pid,
           startedAtMs: w.startedAtMs, inflight: w.inflight, callsTotal: w.callsTotal,
+          abortsTotal: w.abortsTotal, entrySetSplits: w.entrySetSplits, entrySetMerges: w.entrySetMerges,
         })),
       types: [...this.types.values()].sort(byName).map(cloneType),
     };

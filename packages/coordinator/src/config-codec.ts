@@ -28,6 +28,9 @@ export function configFromProto(c: lambdastore.IClusterConfig): ClusterConfigDat
       startedAtMs: Number(w.startedAtMs ?? 0),
       inflight: w.inflight ?? 0,
       callsTotal: Number(w.callsTotal ?? 0),
+      abortsTotal: Number(w.abortsTotal ?? 0),
+      entrySetSplits: Number(w.entrySetSplits ?? 0),
+      entrySetMerges: Number(w.entrySetMerges ?? 0),
     })),
     types: (c.types ?? []).map(typeFromProto),
   };

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_PREFIX } from '@lambdastore/proto';
+import type { Granularity } from '@lambdastore/txn';
 
 /** Worker settings. Every duration is in ms and every size in bytes; defaults in DEFAULTS. */
 export interface WorkerOptions {
@@ -37,6 +38,8 @@ export interface WorkerOptions {
   threadMaxHeapMb?: number;
   /** fsync every commit batch (true). */
   syncWrites?: boolean;
+  /** OCC granularity inside an object: one entry set, one per entry, or adaptive (the default). */
+  entrySets?: Granularity;
   /** How often metrics and sampled spans are shipped to the coordinator's dashboard (1000 ms). */
   telemetryIntervalMs?: number;
 }
@@ -58,6 +61,7 @@ export const DEFAULTS = {
   dedupSweepIntervalMs: 60_000,
   threadMaxHeapMb: 256,
   syncWrites: true,
+  entrySets: 'adaptive',
   telemetryIntervalMs: 1000,
 } as const;
 

@@ -33,6 +33,7 @@ import {
   type Subjects,
 } from '@lambdastore/proto';
 import { Store } from '@lambdastore/storage';
+import { GRANULARITIES } from '@lambdastore/txn';
 import { ObjectCache } from './objects.js';
 import { ModuleFiles } from './modules.js';
 import { Executor } from './executor.js';
@@ -83,7 +84,7 @@ export class LambdaStoreWorker {
     this.executor = new Executor({
       options,
       store,
-      cache: new ObjectCache(store, options.cacheMaxBytes),
+      cache: new ObjectCache(store, options.cacheMaxBytes, options.entrySets),
       dispatcher: this.dispatcher,
       modules: new ModuleFiles(join(options.dataDir, 'modules'), bucket),
       typeInfo: (name) => this.types.get(name),
@@ -107,6 +108,9 @@ export class LambdaStoreWorker {
     await mkdir(opts.dataDir, { recursive: true });
     const workerId = opts.workerId ?? (await persistentWorkerId(opts.dataDir));
     if (!WORKER_ID.test(workerId)) throw new LambdaStoreError('INVALID_ARGUMENT', `invalid worker id ${workerId}: use 1-64 of [A-Za-z0-9_-]`);
+    if (opts.entrySets !== undefined && !GRANULARITIES.includes(opts.entrySets)) {
+      throw new LambdaStoreError('INVALID_ARGUMENT', `invalid entrySets ${JSON.stringify(opts.entrySets)}: use ${GRANULARITIES.join(', ')}`);
+    }
     const options: ResolvedWorkerOptions = { ...DEFAULTS, threads: defaultThreads(), ...stripUndefined(opts), servers: opts.servers, dataDir: opts.dataDir, workerId };
     const store = await Store.open(join(options.dataDir, 'db'), { sync: options.syncWrites });
     const pool = new Piscina({
@@ -235,6 +239,8 @@ export class LambdaStoreWorker {
       threads: this.options.threads,
       abortsTotal: this.executor.stats.conflicts,
       commitsTotal: this.executor.stats.commits,
+      entrySetSplits: this.executor.stats.entrySetSplits,
+      entrySetMerges: this.executor.stats.entrySetMerges,
     }).finish();
     this.nc.publish(this.subjects.heartbeat, hb);
   }
