@@ -117,10 +117,15 @@ describe('ops dashboard in a browser', function () {
     await item.waitFor({ timeout: 20_000 });
     await item.click();
     await page.locator('#waterfall .span-row.error').first().waitFor({ timeout: 10_000 });
-    const rows = await page.locator('#waterfall .span-row').evaluateAll((els) => els.map((e) => {
+    const readRows = () => page.locator('#waterfall .span-row').evaluateAll((els) => els.map((e) => {
       const d = e as unknown as DomElement;
       return { span: d.dataset.span, error: d.classList.contains('error'), text: d.innerText };
     }));
+    // The workers ship their spans once a second each: the waterfall fills in as they arrive.
+    const rows = await eventually(async () => {
+      const r = await readRows();
+      return r.filter((x) => x.span === 'lambdastore.txn.snapshot').length >= 2 && r;
+    }, 15_000, 'the snapshot reads served by the other two workers in the waterfall');
     const names = rows.map((r) => r.span);
     for (const n of ['lambdastore.ingress', 'lambdastore.execute', 'lambdastore.thread', 'lambdastore.call', 'lambdastore.txn.snapshot']) {
       expect(names.some((x) => x === n || (n === 'lambdastore.ingress' && x === 'lambdastore.shard')), `${n} in the waterfall`).to.equal(true);

@@ -6,21 +6,20 @@
  */
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { propagation, trace } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { AlwaysOnSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { connect, type LambdaStoreClient } from '@lambdastore/client';
 import { Coordinator } from '@lambdastore/coordinator';
 import { LambdaStoreWorker } from '@lambdastore/worker';
 import { eventually, startNatsServer, tempDir, type NatsServer } from '@lambdastore/testkit';
 import { fixture, placeObjects } from '../src/cluster.js';
+import { testSpanExporter } from '../src/tracing.js';
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 describe('one trace across threads and workers', function () {
   this.timeout(120_000);
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  // Registered when the suite starts, not when the file loads: other suites run without it.
+  let exporter: ReturnType<typeof testSpanExporter>;
   let nats: NatsServer;
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let coordinator: Coordinator;
@@ -29,8 +28,7 @@ describe('one trace across threads and workers', function () {
   let ids: string[];
 
   before(async () => {
-    trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    exporter = testSpanExporter();
     dir = await tempDir('ls-trace-');
     nats = await startNatsServer({ storeDir: join(dir.path, 'nats') });
     coordinator = new Coordinator({ servers: nats.url, minWorkers: 3, logger: quiet });
@@ -51,9 +49,6 @@ describe('one trace across threads and workers', function () {
     await coordinator?.stop().catch(() => {});
     await nats?.stop();
     await dir?.cleanup();
-    trace.disable();
-    propagation.disable();
-    await provider.shutdown();
   });
 
   it('links client, ingress, execute, thread, nested calls, snapshot reads and two-phase commit', async () => {

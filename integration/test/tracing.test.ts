@@ -7,29 +7,23 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { connect as natsConnect, headers } from '@nats-io/transport-node';
-import { propagation, trace } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { eventually } from '@lambdastore/testkit';
 import { startTestCluster, fixture, type TestCluster } from '../src/cluster.js';
+import { testSpanExporter } from '../src/tracing.js';
 
 describe('tracing across processes', function () {
   this.timeout(120_000);
   let t: TestCluster;
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  // Registered when the suite starts, not when the file loads: other suites run without it.
+  let exporter: ReturnType<typeof testSpanExporter>;
 
   before(async () => {
-    trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    exporter = testSpanExporter();
     t = await startTestCluster({ env: { OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } });
     await t.client.deployFile(fixture('testtypes.ts'));
   });
   after(async () => {
     await t?.stop();
-    trace.disable();
-    propagation.disable();
-    await provider.shutdown();
   });
 
   const workerLogs = async () => (await Promise.all(t.cluster.workers.map((w) => readFile(w.logFile, 'utf8')))).join('\n');

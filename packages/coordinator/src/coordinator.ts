@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { extractTraceContext, lambdastore, subjects, type MetricsSnapshot, type SpanBatch, type Subjects } from '@lambdastore/proto';
+import { extractTraceContext, lambdastore, spanOutbox, subjects, type MetricsSnapshot, type SpanBatch, type Subjects } from '@lambdastore/proto';
 import { ClusterModel, type ClusterConfigData, type HeartbeatInput, type ModelOptions } from './cluster-model.js';
 import { encodeConfig } from './config-codec.js';
 import { malformedRequest, toWireError } from './errors.js';
@@ -93,6 +93,11 @@ export class Coordinator {
         this.dashboardAddress = await this.dashboard.start();
       }
       this.timers.push(setInterval(() => this.onTick(), o.livenessCheckIntervalMs));
+      // The coordinator's own sampled spans (deploys) join the workers' in the trace ring.
+      this.timers.push(setInterval(() => {
+        const { spans, dropped } = spanOutbox.drain();
+        if (spans.length > 0 || dropped > 0) this.ops.addSpans({ service: 'coordinator', spans: spans.map((sp) => ({ ...sp, service: 'coordinator' })), dropped }, Date.now());
+      }, 1000));
       this.timers.push(setInterval(() => this.broadcast(), o.configBroadcastIntervalMs));
       this.state = 'running';
       this.broadcast();

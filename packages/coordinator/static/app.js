@@ -37,6 +37,7 @@
   window.addEventListener('resize', () => { for (const id in charts) charts[id].setSize({ width: Math.max(300, $(id).clientWidth), height: 180 }); });
 
   let selected;
+  let shownSpans = 0;
   let last;
 
   function render(s) {
@@ -76,6 +77,9 @@
       return li;
     }));
     if (!selected && s.traces.length) select(s.traces[0].traceId);
+    // Spans of one trace arrive from several workers, a batch a second each: redraw as they come.
+    const current = s.traces.find((tr) => tr.traceId === selected);
+    if (current && current.spans !== shownSpans) select(selected);
   }
 
   async function select(traceId) {
@@ -84,6 +88,8 @@
     const res = await fetch(`/api/traces/${encodeURIComponent(traceId)}`);
     if (!res.ok) { $('#waterfall').replaceChildren(el('p', { class: 'note' }, 'this trace is no longer kept')); return; }
     const { spans } = await res.json();
+    if (traceId !== selected) return; // another one was picked meanwhile
+    shownSpans = spans.length;
     waterfall(traceId, spans);
   }
 

@@ -170,8 +170,15 @@ const COMMANDS: Record<string, Command> = {
     options: CONNECTION_OPTIONS,
     async run(client, args, io, prefix) {
       const cfg = await client.config();
-      const ops = await fetchOps(client, prefix, intOption(args, 'timeout-ms') ?? 10_000);
-      io.stdout(ops ? `${formatStatus(cfg)}\n\n${formatTraffic(ops)}` : formatStatus(cfg));
+      // The map is what status is for; the traffic is a bonus the coordinator may not offer.
+      let traffic = '';
+      try {
+        const ops = await fetchOps(client, prefix, intOption(args, 'timeout-ms') ?? 10_000);
+        if (ops) traffic = `\n\n${formatTraffic(ops)}`;
+      } catch (err) {
+        traffic = `\n\nHot objects: unavailable (${(err as Error).message})`;
+      }
+      io.stdout(`${formatStatus(cfg)}${traffic}`);
     },
   },
   top: {
