@@ -117,6 +117,25 @@ describe('one trace across threads and workers', function () {
     }
   });
 
+  it('validates a read-only chain across workers under its own span, served on each participant', async () => {
+    const [a, b, c] = ids as [string, string, string];
+    exporter.reset();
+    expect(await client.invoke('Relay', a, 'hops', [[b, c]])).to.be.a('number');
+    const spans = await eventually(() => {
+      const all = exporter.getFinishedSpans();
+      return all.filter((s) => s.name === 'lambdastore.txn.validate').length >= 2 && all;
+    }, 15_000, 'validate served on both other workers');
+    const validate = spans.filter((s) => s.name === 'lambdastore.validate');
+    expect(validate.length).to.equal(1);
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+    for (const served of spans.filter((s) => s.name === 'lambdastore.txn.validate')) {
+      const request = byId.get(served.parentSpanContext!.spanId)!;
+      expect(request.name).to.equal('lambdastore.txn.request');
+      expect(request.parentSpanContext!.spanId).to.equal(validate[0]!.spanContext().spanId);
+    }
+    expect(spans.some((s) => s.name === 'lambdastore.2pc' || s.name === 'lambdastore.commit')).to.equal(false);
+  });
+
   it('marks the failing hop and the abort in the trace', async () => {
     const [a, b, c] = ids as [string, string, string];
     exporter.reset();

@@ -551,7 +551,8 @@ export class Executor {
       task.port = port2;
       transferList.push(port2);
     }
-    const span: Span = tracer.startSpan(SPAN_NAMES.execute, { attributes: this.callAttributes(call) }, call.trace);
+    const span: Span = tracer.startSpan(SPAN_NAMES.execute, undefined, call.trace);
+    if (span.isRecording()) span.setAttributes(this.callAttributes(call));
     const traced = this.callSpans.begin(task, span);
     let r: Awaited<ReturnType<TaskDispatcher['run']>> | undefined;
     try {
