@@ -17,7 +17,7 @@ import { connect as natsConnect } from '@nats-io/transport-node';
 import { connect } from '@lambdastore/client';
 import { startDevCluster, runClosedLoop, forEachLimited, type LoadResult } from '@lambdastore/cli';
 import { entrySetBench } from './entrysets.js';
-import { measureTracingCost } from './tracing-cost.js';
+import { tracingCostSection } from './tracing-cost.js';
 import { cpuMicros } from './proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -115,8 +115,8 @@ async function main(): Promise<void> {
     echo.kill('SIGTERM');
     await cluster.stop();
     const entrySets = await entrySetBench({ repoRoot: repo, durationMs, concurrency, repeats, writeShares: [0, 0.5], log });
-    const tracing = await measureTracingCost({ objects, durationMs, concurrency, repeats: Math.max(3, repeats), log });
-    await writeReport(results, lowLoad, cpu, bank, entrySets, tracing.markdown);
+    const tracing = await tracingCostSection.run({ cfg: { objects, durationMs, concurrency, repeats }, log });
+    await writeReport(results, lowLoad, cpu, bank, entrySets, tracing);
   } finally {
     echo.kill('SIGTERM');
     await cluster.stop();

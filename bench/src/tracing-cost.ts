@@ -152,6 +152,21 @@ sampled calls add their recorded spans (about 10 per call, shipped once a second
   }
 }
 
+/**
+ * This module as a section of the bench report, shaped like the reworked harness's `Section`
+ * (`{ title, run(ctx) -> markdown }`, bench/src/sections/section.ts on the issue 6 branch): once
+ * that harness is on this branch, registering it is one line in its `sections` list. It starts its
+ * own two clusters and needs only `ctx.cfg` and `ctx.log`.
+ */
+export const tracingCostSection = {
+  title: 'Cost of tracing',
+  async run({ cfg, log }: { cfg: { objects: number; durationMs: number; concurrency: number; repeats: number }; log: (line: string) => void }): Promise<string> {
+    // At most 1,000 objects: the comparison's 10,000 would double the set-up time for no gain here.
+    const r = await measureTracingCost({ objects: Math.min(cfg.objects, 1000), durationMs: cfg.durationMs, concurrency: cfg.concurrency, repeats: Math.max(3, cfg.repeats), log });
+    return r.markdown;
+  },
+};
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const quick = process.argv.includes('--quick');
   const log = (s: string) => process.stdout.write(`${s}\n`);
