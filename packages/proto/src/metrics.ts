@@ -8,7 +8,8 @@
  *   MetricsSnapshot about once a second for the coordinator's dashboard. They cost a Map update.
  *
  * Hooks for other parts of the worker: `entrySetSplits.add()`, `entrySetMerges.add()` (adaptive
- * entry sets) and `chainLag.record(ms)` (chain replication) need nothing else to reach both.
+ * entry sets) and `chainLag.record(ms)` (chain replication, through `chainHop()` in the worker)
+ * need nothing else to reach both.
  */
 import { metrics as otelMetrics, type Attributes, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_MS, latencyBucket, type CallCount, type MetricsSnapshot } from './telemetry.js';
