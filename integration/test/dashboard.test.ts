@@ -109,6 +109,14 @@ describe('ops dashboard in a browser', function () {
   });
 
   it('shows a failed call as a waterfall across workers', async () => {
+    // The load above sampled every call, so the hot worker's span outbox (bounded, drained once a
+    // second) may still be full and would drop this call's spans. Wait for three quiet seconds in
+    // the coordinator's series: every worker has shipped (and emptied) its outbox since the load.
+    await eventually(async () => {
+      const ops = (await (await fetch(new URL('/api/ops', t.cluster.dashboardUrl))).json()) as { series: { calls: number[] } };
+      const calls = ops.series.calls;
+      return calls.length >= 3 && calls.slice(-3).every((n) => n === 0);
+    }, 30_000, 'three seconds without calls after the load');
     const ids = placeObjects(await t.client.config(), 'Relay', 3, 'across-workers', 'dash');
     for (const id of ids) await t.client.create('Relay', id);
     const err = await t.client.invoke('Relay', ids[0]!, 'relay', [ids.slice(1), true]).then(() => undefined, (e: { code: string }) => e);
