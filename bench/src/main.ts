@@ -24,6 +24,7 @@ import { levelDbFloor, natsFloor } from './systems/floors.js';
 import type { Section } from './sections/section.js';
 import { bankAcrossShards } from './sections/bank-across-shards.js';
 import { entrySetBench } from './entrysets.js';
+import { tracingCostSection } from './tracing-cost.js';
 import { parseConfig, repoRoot } from './config.js';
 
 /** Extra report sections, run in this order after the comparison. Add yours here. */
@@ -33,6 +34,7 @@ const sections: Section[] = [
     title: 'Entry sets',
     run: ({ cfg, log }) => entrySetBench({ repoRoot, durationMs: cfg.durationMs, concurrency: cfg.concurrency, repeats: cfg.repeats, writeShares: [0, 0.5], log }),
   },
+  tracingCostSection,
 ];
 
 const log = (s: string) => process.stdout.write(s + '\n');

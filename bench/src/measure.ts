@@ -3,7 +3,7 @@
  * measured closed loop of `concurrency` calls for a fixed time, with the CPU time every process of
  * the system used, per call. Runs of several repetitions are summarized by their median and spread.
  */
-import { readFileSync } from 'node:fs';
+import { cpuMicros } from './proc.js';
 import { runClosedLoop, type LoadResult } from '@lambdastore/cli';
 import type { BenchSystem } from './systems/system.js';
 
@@ -11,17 +11,6 @@ export interface Run {
   result: LoadResult;
   /** µs of CPU per call by process role (NaN when unknown). */
   cpuPerCall: Record<string, number>;
-}
-
-/** CPU time (user + system) a process has used, in microseconds; undefined off Linux. */
-function cpuMicros(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000; // clock ticks of 10 ms (USER_HZ 100)
-  } catch {
-    return undefined;
-  }
 }
 
 function cpuByRole(sys: BenchSystem): Record<string, number> {

@@ -14,6 +14,7 @@
  *   others of its batch (which applied nothing: writes only take effect in the main thread) are
  *   queued again.
  */
+import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { TransferListItem } from 'node:worker_threads';
 import type { ExecResult, ExecTask, ThreadBatch } from './task.js';
@@ -40,6 +41,8 @@ export class TaskDispatcher {
   /** Batches sent and calls in them, for stats. */
   batches = 0;
   batchedCalls = 0;
+  /** Thread time spent on batches (ms), for the utilisation metric. */
+  busyMs = 0;
 
   constructor(private readonly pool: Piscina, private readonly slots: number, private readonly maxBatch = 8) {}
 
@@ -93,6 +96,7 @@ export class TaskDispatcher {
     const progressBuffer = new SharedArrayBuffer(8);
     const progress = new Int32Array(progressBuffer);
     const baseMs = Date.now();
+    const sentAt = performance.now();
     const ac = new AbortController();
     let culprit: number | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -132,6 +136,7 @@ export class TaskDispatcher {
       },
     ).finally(() => {
       clearTimeout(timer);
+      this.busyMs += performance.now() - sentAt;
       this.running--;
       this.pump();
     });

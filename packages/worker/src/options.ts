@@ -40,6 +40,8 @@ export interface WorkerOptions {
   syncWrites?: boolean;
   /** OCC granularity inside an object: one entry set, one per entry, or adaptive (the default). */
   entrySets?: Granularity;
+  /** How often metrics and sampled spans are shipped to the coordinator's dashboard (1000 ms). */
+  telemetryIntervalMs?: number;
 }
 
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId'>> & { workerId: string };
@@ -60,6 +62,7 @@ export const DEFAULTS = {
   threadMaxHeapMb: 256,
   syncWrites: true,
   entrySets: 'adaptive',
+  telemetryIntervalMs: 1000,
 } as const;
 
 export function defaultThreads(): number {
