@@ -9,18 +9,17 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { context, trace, SpanKind } from '@opentelemetry/api';
 import { connect, type LambdaStoreClient } from '@lambdastore/client';
 import { startOtel } from '@lambdastore/telemetry';
 import { cpuMicros } from './proc.js';
+import { ENTRIES, pickEntries } from './values.js';
+import { repoRoot as repo } from './config.js';
 import { startDevCluster, runClosedLoop, forEachLimited, type DevCluster } from '@lambdastore/cli';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const ENTRIES = 100;
-const OPS = 5;
 
 export interface TracingCostOptions {
   objects: number;
@@ -45,11 +44,6 @@ export interface TracingCost {
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] ?? NaN; };
 
-function pick5(): number[] {
-  const keys = new Set<number>();
-  while (keys.size < OPS) keys.add(Math.floor(Math.random() * ENTRIES));
-  return [...keys];
-}
 
 /**
  * CPU (µs) of the span work a worker does for one call that is not sampled, in this process: the
@@ -95,7 +89,7 @@ export async function measureTracingCost(o: TracingCostOptions): Promise<Tracing
       await client.deployFile(join(repo, 'examples', 'micro', 'micro.ts'));
       await forEachLimited(Array.from({ length: o.objects }, (_, i) => i), 32, async (i) => { await client.create('Micro', `m${i}`, ENTRIES, 1024); });
     }
-    const read = (client: LambdaStoreClient) => () => client.invoke('Micro', `m${Math.floor(Math.random() * o.objects)}`, 'read', [pick5()]);
+    const read = (client: LambdaStoreClient) => () => client.invoke('Micro', `m${Math.floor(Math.random() * o.objects)}`, 'read', [pickEntries()]);
     // Warm-up long enough for the JIT and LevelDB's cache to settle: the first seconds of a fresh
     // cluster cost more CPU per call and would read as noise in the first rounds.
     for (const c of clusters) await runClosedLoop({ concurrency: o.concurrency, durationMs: 3000, call: read(c.client) });
