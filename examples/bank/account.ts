@@ -60,7 +60,7 @@ export default defineType('Account', {
    */
   async transfer(ctx: Ctx, to: string, amount: number): Promise<number> {
     const take = checkAmount(amount, 'transfer amount');
-    if (to === ctx.self.id) throw new AppError('INVALID_ARGUMENT', 'cannot transfer to the same account');
+    if (to === ctx.self.id) throw new AppError('SAME_ACCOUNT', 'cannot transfer to the same account');
     const current = await balanceOf(ctx);
     if (current < take) throw new AppError('INSUFFICIENT_FUNDS', `balance ${current} is less than ${take}`);
     ctx.put('balance', current - take);

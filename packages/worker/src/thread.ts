@@ -242,6 +242,14 @@ class Chain {
     // The ctx ends with the call: a ctx kept by the module and used later gets an error.
     let live = true;
     let attemptedWrite = false;
+    // Errors the platform handed to the method ("CODE\0message"): only these may leave the call
+    // with a platform code. A method that throws { code: 'TIMEOUT' } itself gets METHOD_FAILED,
+    // so user code cannot pose as the platform (and make callers retry).
+    const raised = new Set<string>();
+    const raise = (failure: string): string => {
+      if (failure) raised.add(failure);
+      return failure;
+    };
     let settle!: (r: CallOutcome) => void;
     const outcome = new Promise<CallOutcome>((resolve) => { settle = resolve; });
     const ENDED = 'INVALID_ARGUMENT\u0000this ctx belongs to a call that has ended';
@@ -375,7 +383,10 @@ class Chain {
           return failureText('INVALID_ARGUMENT', err);
         }
         this.invoke(calleeType, calleeId, calleeMethod, readonly, callArgs, depth + 1, create === true, trace).then((out) => {
-          if (!out.ok) return callback(cb, OUTCOME.ERROR, '', out.error.code, out.error.message);
+          if (!out.ok) {
+            raise(`${out.error.code}\u0000${out.error.message}`);
+            return callback(cb, OUTCOME.ERROR, '', out.error.code, out.error.message);
+          }
           if (out.kind === OUTCOME.BYTES) return callback(cb, OUTCOME.BYTES, Buffer.from(out.bytes!).toString('latin1'));
           return callback(cb, out.kind, out.text);
         });
@@ -385,12 +396,18 @@ class Chain {
         if (!live) return;
         live = false;
         try {
-          settle(outcomeOf(type, method, readonly, kind, payload, code, message, attemptedWrite));
+          settle(outcomeOf(type, method, readonly, kind, payload, code, message, attemptedWrite, raised));
         } catch (err) {
           settle({ ok: false, error: { code: 'METHOD_FAILED', message: `${type}.${method}: ${messageOf(err)}` } });
         }
       },
     };
+
+    // Every failure a bridge call returns is one the platform raised.
+    for (const name of ['get', 'copy', 'put', 'del', 'scan', 'invoke'] as const) {
+      const f = bridge[name] as (...a: unknown[]) => string;
+      (bridge as Record<string, unknown>)[name] = (...a: unknown[]) => raise(f(...a));
+    }
 
     try {
       if (args.bytes !== undefined) {
@@ -454,7 +471,7 @@ class Chain {
 }
 
 /** Turns what the realm reported into an outcome; never trusts the realm's values beyond primitives. */
-function outcomeOf(type: string, method: string, readonly: boolean, kind: unknown, payload: unknown, code: unknown, message: unknown, attemptedWrite: boolean): CallOutcome {
+function outcomeOf(type: string, method: string, readonly: boolean, kind: unknown, payload: unknown, code: unknown, message: unknown, attemptedWrite: boolean, raised: ReadonlySet<string>): CallOutcome {
   const text = (v: unknown) => (typeof v === 'string' ? v : '');
   const err = (c: string, m: string): CallOutcome => ({ ok: false, error: { code: c, message: m } });
   if (kind === OUTCOME.BAD_ARGS) return err('INVALID_ARGUMENT', text(message));
@@ -462,8 +479,9 @@ function outcomeOf(type: string, method: string, readonly: boolean, kind: unknow
     const c = text(code);
     const m = text(message);
     if (payload === true && APP_CODE_PATTERN.test(c) && !isSystemCode(c)) return err(c, m);
-    // Codes the platform itself raised inside the chain keep their meaning.
-    if (isSystemCode(c) && c !== 'INTERNAL') return err(c, m);
+    // Codes the platform itself raised inside the chain keep their meaning (a method that let a
+    // nested call's TXN_ABORTED through); the same code thrown by the method's own code does not.
+    if (isSystemCode(c) && c !== 'INTERNAL' && raised.has(`${c}\u0000${m}`)) return err(c, m);
     return err('METHOD_FAILED', `${type}.${method} threw: ${m}`);
   }
   // A readonly method that tried to write fails, even if it caught the error itself.

@@ -18,6 +18,9 @@ module.exports.default = { [T]: 1, name: 'Box', methods: {
   sneakyWrite: { readonly: true, run(ctx) { ctx.put('v', 1); } },
   fail(ctx) { ctx.put('v', 999); throw new AppError('NOPE', 'refused'); },
   crash() { null.x; },
+  spoof() { throw new AppError('TXN_ABORTED', 'pretending to be the platform'); },
+  spoofPlain() { const e = new Error('busy'); e.code = 'OVERLOADED'; throw e; },
+  rethrow(ctx) { try { ctx.put('', 1); } catch (e) { throw e; } },
   escape(ctx) { return ctx.get.constructor.constructor('return typeof process')(); },
   escape2(ctx) { return ctx.constructor.constructor('return typeof process')(); },
   globals() { return [typeof process, typeof require, typeof fetch, typeof setTimeout, typeof globalThis.Buffer]; },
@@ -67,6 +70,16 @@ describe('method thread (sandbox + ctx)', function () {
   it('passes application error codes through and drops the writes', async () => {
     const r = await execute(task('fail', []));
     expect(r).to.deep.equal({ ok: false, error: { code: 'NOPE', message: 'refused' } });
+  });
+
+  it('does not let a method pose as the platform: a platform code it throws itself is METHOD_FAILED', async () => {
+    for (const m of ['spoof', 'spoofPlain']) {
+      const r = await execute(task(m, []));
+      expect(r.error?.code, m).to.equal('METHOD_FAILED');
+    }
+    // A platform error the method let through keeps its code.
+    const r = await execute(task('rethrow', []));
+    expect(r.error?.code).to.equal('INVALID_ARGUMENT');
   });
 
   it('reports a throwing method as METHOD_FAILED', async () => {
