@@ -100,15 +100,23 @@ export function jsonToInvokeRequest(bytes: Uint8Array): lambdastore.InvokeReques
     if (typeof v !== 'string') throw new LambdaStoreError('MALFORMED_REQUEST', `field "${k}" must be a string`);
     return v;
   };
+  if (b.create !== undefined && typeof b.create !== 'boolean') throw new LambdaStoreError('MALFORMED_REQUEST', 'field "create" must be true or false');
   const create = b.create === true;
   const args = b.args === undefined ? [] : b.args;
   if (!Array.isArray(args)) throw new LambdaStoreError('INVALID_ARGUMENT', 'field "args" must be a JSON array');
+  let argsJson: string;
+  try {
+    argsJson = JSON.stringify(args);
+  } catch (err) {
+    // JSON.parse accepts nesting that JSON.stringify cannot walk back (a stack overflow).
+    throw new LambdaStoreError('INVALID_ARGUMENT', `field "args" cannot be encoded: ${(err as Error).message}`);
+  }
   const timeoutMs = b.timeoutMs === undefined ? 0 : Number(b.timeoutMs);
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new LambdaStoreError('INVALID_ARGUMENT', 'field "timeoutMs" must be a non-negative number');
   return lambdastore.InvokeRequest.create({
     target: { type: str('type', true), id: str('id', true) },
     method: str('method', !create),
-    args: utf8.encode(JSON.stringify(args)),
+    args: utf8.encode(argsJson),
     argsEncoding: ENCODING.JSON,
     idempotencyKey: str('idempotencyKey', false),
     timeoutMs,

@@ -57,6 +57,10 @@ describe('invocation messages', () => {
     expect(bad('{"type":"A","id":1,"method":"m"}')).to.equal('MALFORMED_REQUEST');
     expect(bad('{"type":"A","id":"x","method":"m","args":{}}')).to.equal('INVALID_ARGUMENT');
     expect(bad('{"type":"A","id":"x","create":true}')).to.equal('ok');
+    expect(bad('{"type":"A","id":"x","create":"yes"}')).to.equal('MALFORMED_REQUEST');
+    // Nesting JSON.parse accepts but JSON.stringify overflows on: a clear error, not INTERNAL.
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    expect(bad(`{"type":"A","id":"x","method":"m","args":[${deep}]}`)).to.equal('INVALID_ARGUMENT');
   });
 
   it('renders replies as JSON', () => {
