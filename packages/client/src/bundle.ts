@@ -3,8 +3,27 @@
  * loader expects. esbuild is imported on first use, so `import '@lambdastore/client'` stays light
  * for callers that never deploy.
  */
-import { dirname, resolve } from 'node:path';
+import { access } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LambdaStoreError } from '@lambdastore/proto';
+
+/**
+ * The node_modules folders above this package that hold `@lambdastore/sdk`: where a module that
+ * lives outside any project with the SDK installed (a file in /tmp, say) finds it. esbuild tries
+ * them only after the module's own folders.
+ */
+async function sdkNodePaths(): Promise<string[]> {
+  const found: string[] = [];
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const nodeModules = join(dir, 'node_modules');
+    if (await access(join(nodeModules, '@lambdastore', 'sdk')).then(() => true, () => false)) found.push(nodeModules);
+    const up = dirname(dir);
+    if (up === dir) return found;
+    dir = up;
+  }
+}
 
 export async function bundleFile(path: string): Promise<string> {
   let esbuild: typeof import('esbuild');
@@ -19,6 +38,7 @@ export async function bundleFile(path: string): Promise<string> {
       // Paths in the bundle's comments are relative to the module's folder, so the same module
       // deployed from anywhere is byte-identical (and a redeploy is recognised as unchanged).
       absWorkingDir: dirname(resolve(path)),
+      nodePaths: await sdkNodePaths(),
       bundle: true,
       format: 'cjs',
       platform: 'neutral',

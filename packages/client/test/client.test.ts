@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, eventually, tempDir, type NatsServer } from '@lambdastore/testkit';
@@ -333,6 +333,22 @@ describe('LambdaStoreClient against a real nats-server', function () {
       expect(types[0]!.methods.map((m) => m.name).sort()).to.deep.equal(['add', 'value']);
       expect(coord.deploys[0]!.filename).to.equal('counter.ts');
       expect(coord.deploys[0]!.source).to.not.match(/^\s*import /m);
+    });
+
+    it('deployFile: a module outside any project finds @lambdastore/sdk where the client is installed', async () => {
+      const coord = coordinator(makeConfig(1, 2));
+      coord.deployHandler = (req) => {
+        const mod = loadModule(req.source);
+        return { ok: true, types: [...mod.types.values()].map((t) => ({ name: t.name, version: 1, methods: t.methods.map((m) => ({ name: m.name, readonly: m.readonly })) })) };
+      };
+      await nc.flush();
+      const dir = await tempDir();
+      cleanups.push(dir.cleanup);
+      const file = join(dir.path, 'counter.ts');
+      await writeFile(file, await readFile(fileURLToPath(new URL('../../test/fixtures/counter.ts', import.meta.url)), 'utf8'));
+      const c = await client();
+      const types = await c.deployFile(file);
+      expect(types.map((t) => t.name)).to.deep.equal(['Counter']);
     });
 
     it('deployFile: a bundling failure is DEPLOY_INVALID with esbuild\'s message', async () => {
