@@ -47,6 +47,14 @@ describe('nested calls (ctx.invoke)', function () {
     expect(await balance(a)).to.equal(100);
   });
 
+  it('fails a method that returns while a nested call it started is still running, and applies nothing', async () => {
+    const [a, b] = local as [string, string];
+    const err = await rejection(t.client.invoke('Wallet', a, 'forgetToAwait', [b]));
+    expect(err.code).to.equal('METHOD_FAILED');
+    expect(err.message).to.match(/await every ctx\.invoke/);
+    expect([await balance(a), await balance(b)]).to.deep.equal([100, 100]);
+  });
+
   it('keeps read-only chains read-only', async () => {
     const [a, b] = local as [string, string];
     expect((await rejection(t.client.invoke('Wallet', a, 'sneakyChain', [b]))).code).to.equal('NOT_READONLY');

@@ -242,6 +242,8 @@ class Chain {
     // The ctx ends with the call: a ctx kept by the module and used later gets an error.
     let live = true;
     let attemptedWrite = false;
+    /** Nested calls started and not yet finished. */
+    let pendingNested = 0;
     // Errors the platform handed to the method ("CODE\0message"): only these may leave the call
     // with a platform code. A method that throws { code: 'TIMEOUT' } itself gets METHOD_FAILED,
     // so user code cannot pose as the platform (and make callers retry).
@@ -382,7 +384,9 @@ class Chain {
         } catch (err) {
           return failureText('INVALID_ARGUMENT', err);
         }
+        pendingNested++;
         this.invoke(calleeType, calleeId, calleeMethod, readonly, callArgs, depth + 1, create === true, trace).then((out) => {
+          pendingNested--;
           if (!out.ok) {
             raise(`${out.error.code}\u0000${out.error.message}`);
             return callback(cb, OUTCOME.ERROR, '', out.error.code, out.error.message);
@@ -395,6 +399,11 @@ class Chain {
       done(kind: unknown, payload: unknown, code: unknown, message: unknown): void {
         if (!live) return;
         live = false;
+        if (pendingNested > 0 && kind !== OUTCOME.ERROR) {
+          // Its effects would land after the method's own outcome, or never: refuse rather than drop.
+          settle({ ok: false, error: { code: 'METHOD_FAILED', message: `${type}.${method} returned while ${pendingNested} nested call(s) were still running; await every ctx.invoke and ctx.create` } });
+          return;
+        }
         try {
           settle(outcomeOf(type, method, readonly, kind, payload, code, message, attemptedWrite, raised));
         } catch (err) {
