@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { shardOf } from '@lambdastore/proto';
+import { connect } from '@lambdastore/client';
 import { startTestCluster, fixture, rejection, type TestCluster } from '../src/cluster.js';
 
 describe('nested calls (ctx.invoke)', function () {
@@ -11,6 +12,7 @@ describe('nested calls (ctx.invoke)', function () {
   let t: TestCluster;
   let local: string[] = [];
   let remote = '';
+  let remoteOwner = '';
 
   before(async () => {
     t = await startTestCluster();
@@ -20,6 +22,7 @@ describe('nested calls (ctx.invoke)', function () {
     const home = owner('w0');
     for (let i = 0; local.length < 6; i++) if (owner(`w${i}`) === home) local.push(`w${i}`);
     for (let i = 0; !remote; i++) if (owner(`x${i}`) !== home) remote = `x${i}`;
+    remoteOwner = owner(remote)!;
     for (const id of [...local, remote]) await t.client.create('Wallet', id, 100);
   });
   after(async () => { await t?.stop(); });
@@ -53,6 +56,24 @@ describe('nested calls (ctx.invoke)', function () {
     expect(err.code).to.equal('METHOD_FAILED');
     expect(err.message).to.match(/await every ctx\.invoke/);
     expect([await balance(a), await balance(b)]).to.deep.equal([100, 100]);
+  });
+
+  it('a callee whose worker does not answer fails the chain with a retryable SHARD_UNAVAILABLE, not the caller\'s METHOD_TIMEOUT', async () => {
+    const [a] = local as [string];
+    const worker = t.cluster.workers.find((w) => w.id === remoteOwner)!;
+    const once = await connect({ servers: t.cluster.natsUrl, prefix: t.cluster.prefix, maxAttempts: 1 });
+    // Paused, not dead: its subscriptions stay, so a request to it gets no answer at all (as in
+    // the moments after a worker dies, before the cluster notices).
+    process.kill(worker.pid!, 'SIGSTOP');
+    try {
+      const err = await rejection(once.invoke('Wallet', a, 'transfer', [remote, 7]));
+      expect(err.code, err.message).to.equal('SHARD_UNAVAILABLE');
+      expect(err.retryable).to.equal(true);
+    } finally {
+      process.kill(worker.pid!, 'SIGCONT');
+      await once.close();
+    }
+    expect([await balance(a), await balance(remote)]).to.deep.equal([100, 100]);
   });
 
   it('keeps read-only chains read-only', async () => {

@@ -145,7 +145,7 @@ export class Executor {
       if (shard === undefined) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
       let raw: Uint8Array;
       try {
-        raw = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'snapshot'), lambdastore.TxnSnapshotRequest.encode({ object: { type, id }, create }).finish(), 5000, traceCtx);
+        raw = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'snapshot'), lambdastore.TxnSnapshotRequest.encode({ object: { type, id }, create }).finish(), remoteOpenTimeoutMs(req.deadlineMs), traceCtx);
       } catch (err) {
         throw new LambdaStoreError('SHARD_UNAVAILABLE', `shard ${shard} did not answer: ${(err as Error).message}`, { retryAfterMs: 250 });
       }
@@ -537,6 +537,7 @@ export class Executor {
       channel: this.channelName,
       // Writers' commits validate what they read, per entry set.
       trackReads: !call.readonly,
+      timeoutMs: call.timeoutMs,
     };
     if (snapshot) {
       task.snapshot = snapshot.base;
@@ -640,6 +641,17 @@ function wouldConflict(reads: ReadSet, writes: ReadonlyArray<readonly [string, u
   const keys = new Set(reads);
   for (const [k] of writes) keys.add(k);
   return later.some((c) => c.writes.some(([k]) => keys.has(k)));
+}
+
+/**
+ * How long a nested call waits for a callee's owner (another worker) to send its state: 5 s, but
+ * ending a little before the calling method's own time limit, so that an owner that died or is
+ * failing over shows as a retryable SHARD_UNAVAILABLE rather than as the caller timing out.
+ */
+function remoteOpenTimeoutMs(deadlineMs: number | undefined): number {
+  if (deadlineMs === undefined) return 5000;
+  const margin = 150; // the reply still has to reach the thread before the watchdog fires
+  return Math.max(50, Math.min(5000, deadlineMs - Date.now() - margin));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

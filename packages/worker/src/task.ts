@@ -31,6 +31,8 @@ export interface ExecTask {
   channel: string;
   /** Report which entries the call read (`ExecResult.reads`): its commit validates them. */
   trackReads?: boolean;
+  /** The call's time limit (ms): the objects its nested calls open must answer well within it. */
+  timeoutMs?: number;
 }
 
 /** Thread -> main over the worker's BroadcastChannel: open a callee object for `ctx.invoke`. */
@@ -42,6 +44,11 @@ export interface OpenRequest {
   id: string;
   /** ctx.create: the object must not exist yet; it starts empty. */
   create: boolean;
+  /**
+   * When (ms since the epoch) the calling task's time limit runs out: a callee on another worker
+   * that has not answered shortly before then is SHARD_UNAVAILABLE (retryable), not a runaway.
+   */
+  deadlineMs?: number;
   /** Traced chains only: the method called, the caller's span context and the task's trace tag. */
   method?: string;
   trace?: Record<string, string>;

@@ -63,7 +63,7 @@ const nowMs = () => performance.timeOrigin + performance.now();
 
 type TraceInfo = { method: string; trace: Record<string, string>; tag: number } | undefined;
 
-function openObject(channelName: string, type: string, id: string, create: boolean, traced: TraceInfo): Promise<OpenReply> {
+function openObject(channelName: string, type: string, id: string, create: boolean, deadlineMs: number | undefined, traced: TraceInfo): Promise<OpenReply> {
   if (!channel) {
     channel = new BroadcastChannel(channelName);
     channel.unref();
@@ -78,7 +78,7 @@ function openObject(channelName: string, type: string, id: string, create: boole
   const seq = ++openSeq;
   return new Promise((resolve) => {
     openWaiters.set(seq, resolve);
-    const req: OpenRequest = traced ? { kind: 'open', thread: threadId, seq, type, id, create, ...traced } : { kind: 'open', thread: threadId, seq, type, id, create };
+    const req: OpenRequest = traced ? { kind: 'open', thread: threadId, seq, type, id, create, deadlineMs, ...traced } : { kind: 'open', thread: threadId, seq, type, id, create, deadlineMs };
     channel!.postMessage(req);
   });
 }
@@ -167,7 +167,12 @@ class Chain {
   /** Traced chains: when each nested call ended (the main thread made its span when it started). */
   private readonly timings: NestedCallTiming[] = [];
 
-  constructor(private readonly task: ExecTask) {}
+  /** When the task's time limit runs out (the dispatcher's watchdog counts from about now). */
+  private readonly deadlineMs: number | undefined;
+
+  constructor(private readonly task: ExecTask) {
+    this.deadlineMs = task.timeoutMs ? Date.now() + task.timeoutMs : undefined;
+  }
 
   rootView(): View {
     const t = this.task;
@@ -445,7 +450,7 @@ class Chain {
     const key = `${type}\u0000${id}`;
     if (create && this.views.has(key)) return { ok: false, error: { code: 'OBJECT_EXISTS', message: `${type} ${id} already exists` } };
     const tag = this.task.traceTag;
-    const reply = await openObject(this.task.channel, type, id, create, trace && tag !== undefined ? { method, trace, tag } : undefined);
+    const reply = await openObject(this.task.channel, type, id, create, this.deadlineMs, trace && tag !== undefined ? { method, trace, tag } : undefined);
     if (!reply.trace) return this.opened(reply, type, id, method, callerReadonly, args, depth, create, undefined);
     // Traced: the main thread started this call's span at the open; it ends when the call does.
     const out = await this.opened(reply, type, id, method, callerReadonly, args, depth, create, reply.trace);
