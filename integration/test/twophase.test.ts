@@ -102,7 +102,8 @@ describe('two-phase commit across workers', function () {
 
   it('survives a participant or root killed with SIGKILL in the middle, and recovers prepared transactions', async () => {
     let recovered = 0;
-    for (let round = 0; round < 6 && recovered === 0; round++) {
+    // A kill lands in the window only by chance (a few ms per transfer): try until one does.
+    for (let round = 0; round < 25 && recovered === 0; round++) {
       let stop = false;
       const load = transfers(() => stop);
       await new Promise((r) => setTimeout(r, 700));
@@ -115,7 +116,7 @@ describe('two-phase commit across workers', function () {
       const log = await readFile(t.cluster.workers[victim]!.logFile, 'utf8');
       recovered = (log.match(/recovered prepared transaction/g) ?? []).length;
     }
-    expect(recovered, 'no kill landed between PREPARE and DECIDE in 6 tries').to.be.greaterThan(0);
+    expect(recovered, 'no kill landed between PREPARE and DECIDE in 25 tries').to.be.greaterThan(0);
     // give recovered participants time to learn their decisions, then audit everything
     await new Promise((r) => setTimeout(r, 3000));
     const applied = await audit();
