@@ -34,7 +34,7 @@ Options for deploy/create/invoke/status:
   --prefix <p>        subject prefix (env LAMBDASTORE_PREFIX; default lambdastore or cluster.json's)
   --data <dir>        data folder of \`lambdastore dev\` (env LAMBDASTORE_DATA; default .lambdastore/dev)
   --timeout-ms <n>    overall deadline of the operation, retries included (default 10000; deploy 30000)
-  --key <k>           invoke: idempotency key (calling again with the same key applies the call once)
+  --key <k>           invoke only: idempotency key (calling again with the same key applies the call once)
 
 Exit codes: 0 ok, 1 failed (\`error CODE: message\` on stderr), 2 usage error.`;
 
@@ -84,6 +84,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
 
   let client: LambdaStoreClient | undefined;
   try {
+    // @lambdastore/client's create() takes no idempotency key (it makes one and reuses it on its own
+    // retries), so the CLI cannot pass one through: say so and where a chosen key does work.
+    if (args.command === 'create' && args.options.has('key')) {
+      throw new UsageError('create does not take --key: the client picks the key of a create and reuses it on its own retries (to choose the key, send the create to the JSON ingress: README, "From plain NATS")');
+    }
     allowOnly(args, command.options);
     const p = args.positionals;
     if (p.length < command.min || p.length > command.max) throw new UsageError(`usage: lambdastore ${args.command} ${command.synopsis}`);
@@ -143,7 +148,8 @@ const COMMANDS: Record<string, Command> = {
     async run(client, args, io) {
       const [type, id, ...rest] = args.positionals as [string, string, ...string[]];
       const result = await client.create(type, id, ...rest.map(parseJsonArg));
-      io.stderr(`created ${type} ${id}`);
+      // The confirmation is the command's output (stdout), as invoke's result is.
+      io.stdout(`created ${type} ${id}`);
       if (result !== undefined) io.stdout(formatResult(result));
     },
   },

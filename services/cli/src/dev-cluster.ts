@@ -80,6 +80,10 @@ export interface DevCluster {
   /** Starts worker `i` again on the same data folder and id (stopping it first if it runs); waits until
    *  it is ready and the coordinator sees it alive. */
   restartWorker(i: number): Promise<void>;
+  /** Starts the coordinator again (stopping it first if it runs); waits until it is ready and its map
+   *  shows the running workers alive. Nothing is lost: its state lives in JetStream KV. The dashboard
+   *  keeps its address when it is free. */
+  restartCoordinator(): Promise<void>;
   /** The cluster map, fresh from the coordinator. */
   config(): Promise<ClusterConfig>;
 }
@@ -103,7 +107,7 @@ class ManagedProcess implements DevProcess {
     readonly name: string,
     readonly logFile: string,
     private readonly command: string,
-    private readonly args: string[],
+    private args: string[],
     private readonly env: NodeJS.ProcessEnv,
     private readonly onUnexpectedExit: (code: number | null, signal: NodeJS.Signals | null) => void,
   ) {}
@@ -118,6 +122,11 @@ class ManagedProcess implements DevProcess {
 
   output(): string {
     return this.out;
+  }
+
+  /** The arguments of the next start (a restart may pin what the first start chose, e.g. a port). */
+  setArgs(args: string[]): void {
+    this.args = args;
   }
 
   /** Spawns the child and resolves when a stdout/stderr line satisfies `isReady` (bounded). */
@@ -452,6 +461,14 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     }
   };
 
+  const coordArgs = (dashboard: string | undefined): string[] => {
+    const args = [coordinatorMain, '--nats', nats!.url, '--prefix', prefix, '--min-workers', String(minWorkers)];
+    if (opts.shards !== undefined) args.push('--shards', String(opts.shards));
+    if (dashboard !== undefined) args.push('--dashboard', dashboard);
+    args.push(...(opts.coordinatorArgs ?? []));
+    return args;
+  };
+
   let coordinator!: ManagedProcess;
   let dashboardUrl: string | undefined;
   const workers: Worker[] = [];
@@ -466,11 +483,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     });
     log(`nats-server listening on ${nats.url}`);
 
-    const coordArgs = [coordinatorMain, '--nats', nats.url, '--prefix', prefix, '--min-workers', String(minWorkers)];
-    if (opts.shards !== undefined) coordArgs.push('--shards', String(opts.shards));
-    if (opts.dashboard !== undefined) coordArgs.push('--dashboard', opts.dashboard);
-    coordArgs.push(...(opts.coordinatorArgs ?? []));
-    coordinator = new ManagedProcess('coordinator', join(logsDir, 'coordinator.log'), process.execPath, coordArgs, env, unexpected(() => coordinator));
+    coordinator = new ManagedProcess('coordinator', join(logsDir, 'coordinator.log'), process.execPath, coordArgs(opts.dashboard), env, unexpected(() => coordinator));
     procs.push(coordinator);
     log('starting coordinator');
     await coordinator.start((line) => line.includes('coordinator ready'), readyTimeoutMs);
@@ -520,7 +533,9 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     nats: natsServer,
     workers,
     coordinator,
-    dashboardUrl,
+    get dashboardUrl() {
+      return dashboardUrl;
+    },
     stop: () => (stopP ??= stopAll()),
     async killWorker(i: number, signal: NodeJS.Signals = 'SIGKILL') {
       if (stopping) throw new Error('the cluster is stopping');
@@ -534,15 +549,45 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
       await w.start((line) => line.includes(`worker ${w.id} ready`), readyTimeoutMs);
       await waitSettled([w], false, `restart of ${w.name}`);
     },
+    async restartCoordinator() {
+      if (stopping) throw new Error('the cluster is stopping');
+      await coordinator.stop('SIGTERM', stopTimeoutMs);
+      log('restarting coordinator');
+      const ready = (line: string) => line.includes('coordinator ready');
+      // Keep the dashboard's address (a port picked at random would change on every restart); if that
+      // port was taken meanwhile, let the coordinator pick a free one as the first start did.
+      const pinned = dashboardUrl ? /^https?:\/\/([^/]+)/.exec(dashboardUrl)?.[1] : undefined;
+      if (pinned) {
+        coordinator.setArgs(coordArgs(pinned));
+        try {
+          await coordinator.start(ready, readyTimeoutMs);
+        } catch (err) {
+          log(`coordinator did not start on dashboard ${pinned} (${(err as Error).message.split('\n')[0]}); letting it pick a port`);
+          coordinator.setArgs(coordArgs(opts.dashboard));
+          await coordinator.stop('SIGKILL', stopTimeoutMs);
+          await coordinator.start(ready, readyTimeoutMs);
+        }
+      } else {
+        await coordinator.start(ready, readyTimeoutMs);
+      }
+      if (opts.dashboard !== 'off') {
+        const url = await dashboardLine(coordinator, coordinator.output().lastIndexOf('---- '));
+        if (url && url !== dashboardUrl) log(`ops dashboard now at ${url}`);
+        dashboardUrl = url ?? dashboardUrl;
+      }
+      // Its map comes back from JetStream KV; wait until it has heard the running workers again.
+      await waitSettled(workers.filter((w) => w.running), false, 'restart of the coordinator');
+    },
     config: fetchConfig,
   };
 }
 
-/** The dashboard URL the coordinator logs next to its ready line (stderr may trail stdout a little). */
-async function dashboardLine(coordinator: DevProcess): Promise<string | undefined> {
+/** The dashboard URL the coordinator logs next to its ready line (stderr may trail stdout a little);
+ *  `from`: where in the output the current run starts (a restarted coordinator logs a new one). */
+async function dashboardLine(coordinator: DevProcess, from = 0): Promise<string | undefined> {
   const deadline = Date.now() + 2000;
   for (;;) {
-    const m = /\[coordinator\] dashboard (\S+)/.exec(coordinator.output());
+    const m = /\[coordinator\] dashboard (\S+)/.exec(coordinator.output().slice(Math.max(0, from)));
     if (m) return m[1];
     if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, 20));

@@ -108,26 +108,29 @@ export async function devCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', early);
   process.on('SIGTERM', early);
   let cluster: DevCluster | undefined;
-  // Supervise: a worker that dies (a crash, an OOM kill, kill -9) is started again on its data,
-  // as a service manager would; a crash loop (5 restarts within a minute) is left down.
-  const restarts = new Map<number, number[]>();
+  // Supervise: a worker or the coordinator that dies (a crash, an OOM kill, kill -9) is started
+  // again, as a service manager would: a worker on its own data, the coordinator on the JetStream
+  // KV that holds its state (so nothing is lost). A crash loop (5 restarts within a minute) is left down.
+  const restarts = new Map<string, number[]>();
   const supervise = (proc: DevProcess) => {
-    const w = cluster?.workers.find((x) => x.name === proc.name);
-    if (!cluster || !w || signalled) return;
+    if (!cluster || signalled) return;
+    const c = cluster;
+    const w = c.workers.find((x) => x.name === proc.name);
+    const restart = w ? () => c.restartWorker(w.index) : proc.name === c.coordinator.name ? () => c.restartCoordinator() : undefined;
+    if (!restart) return;
     const now = Date.now();
-    const recent = (restarts.get(w.index) ?? []).filter((t) => now - t < 60_000);
+    const recent = (restarts.get(proc.name) ?? []).filter((t) => now - t < 60_000);
     if (recent.length >= 5) {
-      console.log(`[dev] ${w.name} keeps dying; not restarting it (see ${w.logFile})`);
+      console.log(`[dev] ${proc.name} keeps dying; not restarting it (see ${proc.logFile})`);
       return;
     }
-    restarts.set(w.index, [...recent, now]);
-    const c = cluster;
+    restarts.set(proc.name, [...recent, now]);
     setTimeout(() => {
       if (signalled) return;
-      console.log(`[dev] restarting ${w.name}`);
-      c.restartWorker(w.index).then(
-        () => console.log(`[dev] ${w.name} is back`),
-        (err: Error) => console.error(`[dev] could not restart ${w.name}: ${err.message}`),
+      // restartWorker/restartCoordinator print "[dev] restarting <name>" through the cluster's log.
+      restart().then(
+        () => console.log(`[dev] ${proc.name} is back`),
+        (err: Error) => console.error(`[dev] could not restart ${proc.name}: ${err.message}`),
       );
     }, 1000).unref();
   };

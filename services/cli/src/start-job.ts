@@ -15,11 +15,16 @@ import { parseIntOption } from './args.js';
 import { usageBanner } from './dev.js';
 import { errorCode, forEachLimited, runClosedLoop, type LoadResult } from './load.js';
 
-export const START_USAGE = `usage: lambdastore start [--once] [--objects 1000] [--accounts 1000] [--duration-s 10] [--concurrency 64] [--workers 3] [--data <repo>/.lambdastore/dev]
+export const START_USAGE = `usage: lambdastore start [--once] [--objects 1000] [--accounts 1000] [--duration-s 10] [--concurrency 64] [--workers 3] [--data <repo>/.lambdastore/start]
 
-Starts a fresh dev cluster (wiping --data), deploys examples/bank and examples/micro, runs the
-paper's micro workload at 0/50/100 % writes and a bank consistency check, and prints the results.
+Starts a fresh dev cluster in an EMPTY data folder: it deletes what --data holds (default
+<repo>/.lambdastore/start, its own folder, never the .lambdastore/dev of \`lambdastore dev\`).
+Then deploys examples/bank and examples/micro, runs the paper's micro workload at 0/50/100 %
+writes and a bank consistency check, and prints the results.
 With --once it then stops and exits 0 only if every check held; otherwise it keeps running until Ctrl-C.`;
+
+/** start's data folder under the repository root (wiped on every start; dev uses .lambdastore/dev). */
+export const DEFAULT_START_DATA = '.lambdastore/start';
 
 const MICRO_ENTRIES = 100;
 const MICRO_VALUE_BYTES = 1024;
@@ -212,7 +217,8 @@ export async function startCommand(argv: string[]): Promise<number> {
   }
   const once = values.once === true;
   const root = repoRoot();
-  const dataDir = resolve((values.data as string | undefined) ?? join(root, '.lambdastore', 'dev'));
+  // Its own default folder: start wipes it, and must never wipe the objects of \`lambdastore dev\`.
+  const dataDir = resolve((values.data as string | undefined) ?? join(root, ...DEFAULT_START_DATA.split('/')));
   const prefix = (values.prefix as string | undefined) ?? 'lambdastore';
 
   const live = liveClusterFile(dataDir);
@@ -236,6 +242,8 @@ export async function startCommand(argv: string[]): Promise<number> {
   let cluster: DevCluster | undefined;
   let client: LambdaStoreClient | undefined;
   try {
+    // Say it before deleting anything: a user who pointed --data at a folder they care about sees why it is empty.
+    console.log(`Starting from an empty data folder: ${dataDir} (anything in it is deleted now)`);
     await rm(dataDir, { recursive: true, force: true });
     console.log(`Starting a fresh dev cluster (${workers} workers) in ${dataDir}`);
     cluster = await startDevCluster({ workers, dataDir, prefix, log: (line) => console.log(`  ${line}`) });

@@ -124,7 +124,7 @@ describe('lambdastore CLI against a real nats-server', function () {
   const conn = () => ['--nats', nats.url, '--prefix', S.prefix];
 
   it('create, then invoke prints the result as JSON on stdout', async () => {
-    expect(await cli('create', 'Account', 'alice', '100', ...conn())).to.deep.include({ code: 0, out: '' });
+    expect(await cli('create', 'Account', 'alice', '100', ...conn())).to.deep.include({ code: 0, out: 'created Account alice\n', err: '' });
     const r = await cli('invoke', 'Account', 'alice', 'deposit', '25', ...conn());
     expect(r).to.deep.equal({ code: 0, out: '125\n', err: '' });
     expect((await cli('invoke', ...conn(), 'Account', 'alice', 'balance')).out).to.equal('125\n');
@@ -156,6 +156,8 @@ describe('lambdastore CLI against a real nats-server', function () {
       expect(r.code, argv.join(' ')).to.equal(2);
       expect(r.err).to.match(/^lambdastore: /);
     }
+    // create has no --key (the client's create takes none): the message says so and where a key works.
+    expect((await cli('create', 'A', 'a', '--key', 'k', ...conn())).err).to.match(/create does not take --key: .*JSON ingress/);
     const h = await cli('help');
     expect(h.code).to.equal(0);
     expect(h.out).to.include('usage: lambdastore');
