@@ -18,8 +18,9 @@ function run(args: string[]) {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => out, exit };
+  let signal: string | null = null;
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code, sig) => { signal = sig; resolve(code); }));
+  return { child, output: () => out, exit, why: () => `signal ${signal}; output:\n${out.slice(-4000)}` };
 }
 
 describe('worker service (process)', function () {
@@ -41,7 +42,7 @@ describe('worker service (process)', function () {
       ids.push(line[1]!);
       await eventually(() => seen.some((h) => h.workerId === line[1] && h.pid === p.child.pid), 5000, 'a heartbeat');
       p.child.kill('SIGTERM');
-      expect(await p.exit).to.equal(0);
+      expect(await p.exit, p.why()).to.equal(0);
     }
     expect(ids[0]).to.match(/^w-[0-9a-f]{8}$/);
     expect(ids[1]).to.equal(ids[0]);
