@@ -28,6 +28,7 @@ export function configFromProto(c: lambdastore.IClusterConfig): ClusterConfigDat
       startedAtMs: Number(w.startedAtMs ?? 0),
       inflight: w.inflight ?? 0,
       callsTotal: Number(w.callsTotal ?? 0),
+      removed: !!w.removed,
     })),
     types: (c.types ?? []).map(typeFromProto),
   };

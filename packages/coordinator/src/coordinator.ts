@@ -115,7 +115,7 @@ export class Coordinator {
 
   private modelOptions(): ModelOptions {
     const o = this.options;
-    return { numShards: o.numShards, heartbeatTimeoutMs: o.heartbeatTimeoutMs, assignSettleMs: o.assignSettleMs, minWorkers: o.minWorkers };
+    return { numShards: o.numShards, heartbeatTimeoutMs: o.heartbeatTimeoutMs, assignSettleMs: o.assignSettleMs, minWorkers: o.minWorkers, chainLength: o.chainLength };
   }
 
   private async loadModel(): Promise<ClusterModel> {
@@ -177,7 +177,7 @@ export class Coordinator {
     const wasAssigned = this.model!.assigned;
     if (this.model!.tick(Date.now())) {
       const now = new Set(this.model!.aliveWorkerIds());
-      for (const id of before) if (!now.has(id)) this.options.logger.warn(`worker ${id} missed heartbeats for ${this.options.heartbeatTimeoutMs} ms: dead (keeps its shards)`);
+      for (const id of before) if (!now.has(id)) this.options.logger.warn(`worker ${id} missed heartbeats for ${this.options.heartbeatTimeoutMs} ms: dead (taken out of its chains)`);
       this.logAssignment(wasAssigned);
       this.changed();
     } else if (this.dirty && !this.flushing) {

@@ -28,6 +28,8 @@ export interface CoordinatorOptions {
   minWorkers?: number;
   /** A worker without a heartbeat for this long is dead. Default 3000, 100..600000. */
   heartbeatTimeoutMs?: number;
+  /** Workers per shard chain (replication factor), as far as workers are alive. Default 3, 1..16. */
+  chainLength?: number;
   /** Wait after the first heartbeat before assigning (when `minWorkers` is not given). Default 1000, 0..600000. */
   assignSettleMs?: number;
   /** Re-publish the config this often even without a change. Default 2000, 50..600000. */
@@ -50,6 +52,7 @@ export const COORDINATOR_DEFAULTS = {
   prefix: DEFAULT_PREFIX,
   numShards: 16,
   heartbeatTimeoutMs: 3000,
+  chainLength: 3,
   assignSettleMs: 1000,
   configBroadcastIntervalMs: 2000,
   livenessCheckIntervalMs: 100,
@@ -65,6 +68,7 @@ export interface ResolvedOptions {
   numShards: number;
   minWorkers: number | undefined;
   heartbeatTimeoutMs: number;
+  chainLength: number;
   assignSettleMs: number;
   configBroadcastIntervalMs: number;
   livenessCheckIntervalMs: number;
@@ -105,6 +109,7 @@ export function resolveOptions(opts: CoordinatorOptions): ResolvedOptions {
     numShards: int('numShards', opts.numShards, d.numShards, 1, 4096),
     minWorkers: opts.minWorkers === undefined ? undefined : int('minWorkers', opts.minWorkers, 1, 1, 1024),
     heartbeatTimeoutMs: int('heartbeatTimeoutMs', opts.heartbeatTimeoutMs, d.heartbeatTimeoutMs, 100, 600_000),
+    chainLength: int('chainLength', opts.chainLength, d.chainLength, 1, 16),
     assignSettleMs: int('assignSettleMs', opts.assignSettleMs, d.assignSettleMs, 0, 600_000),
     configBroadcastIntervalMs: int('configBroadcastIntervalMs', opts.configBroadcastIntervalMs, d.configBroadcastIntervalMs, 50, 600_000),
     livenessCheckIntervalMs: int('livenessCheckIntervalMs', opts.livenessCheckIntervalMs, d.livenessCheckIntervalMs, 10, 10_000),

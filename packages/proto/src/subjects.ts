@@ -11,6 +11,10 @@
  * | `<p>.shard.<n>.txn.prepare`     | the worker serving shard n   | TxnPrepare -> TxnVote        |
  * | `<p>.shard.<n>.txn.decide`      | the worker serving shard n   | TxnDecide -> TxnAck          |
  * | `<p>.shard.<n>.txn.decision`    | the worker serving shard n (a root) | TxnDecisionQuery -> TxnDecisionAnswer |
+ * | `<p>.chain.<w>.append`          | worker w (chain successor)   | ChainAppend (publish only)   |
+ * | `<p>.chain.<w>.ack`             | worker w (chain predecessor) | ChainAck (publish only)      |
+ * | `<p>.chain.<w>.transfer`        | worker w (a joiner's predecessor) | ChainTransferRequest (publish only) |
+ * | `<p>.chain.<w>.snapshot`        | worker w (joining as tail)   | ChainSnapshotChunk (publish only) |
  * | `<p>.hb`                        | coordinator                  | Heartbeat (publish only)     |
  * | `<p>.config`                    | workers, clients             | ClusterConfig (publish only) |
  * | `<p>.admin.config`              | coordinator                  | ConfigRequest -> ConfigResponse |
@@ -32,6 +36,8 @@ export interface Subjects {
   shardInvoke(shard: number): string;
   /** Two-phase commit with the worker serving a shard: `snapshot`, `prepare`, `decide`, `decision`. */
   shardTxn(shard: number, step: 'snapshot' | 'validate' | 'prepare' | 'decide' | 'decision'): string;
+  /** Chain replication messages addressed to one worker: records, acks, state transfer. */
+  chain(workerId: string, kind: 'append' | 'ack' | 'transfer' | 'snapshot'): string;
   /** Worker heartbeats. */
   readonly heartbeat: string;
   /** Cluster config broadcasts. */
@@ -57,6 +63,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     ingressQueue: `${prefix}.ingress`,
     shardInvoke: (shard: number) => `${prefix}.shard.${shard}.invoke`,
     shardTxn: (shard: number, step: string) => `${prefix}.shard.${shard}.txn.${step}`,
+    chain: (workerId: string, kind: string) => `${prefix}.chain.${workerId}.${kind}`,
     heartbeat: `${prefix}.hb`,
     config: `${prefix}.config`,
     adminConfig: `${prefix}.admin.config`,

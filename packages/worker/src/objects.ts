@@ -149,6 +149,15 @@ export class ObjectCache {
     }
   }
 
+  /** Forgets the objects `drop` names (a shard whose state now changes elsewhere, or was replaced). */
+  dropWhere(drop: (ref: ObjectKey) => boolean): void {
+    for (const [key, obj] of this.objects) {
+      if (!drop(obj.ref)) continue;
+      this.objects.delete(key);
+      this.totalBytes -= obj.bytes;
+    }
+  }
+
   get size(): number {
     return this.objects.size;
   }

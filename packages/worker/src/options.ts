@@ -37,6 +37,16 @@ export interface WorkerOptions {
   threadMaxHeapMb?: number;
   /** fsync every commit batch (true). */
   syncWrites?: boolean;
+  /** Chain replication: resend records a successor has not acknowledged after this long (200). */
+  chainResendIntervalMs?: number;
+  /** Chain replication: ask again for a state transfer that made no progress for this long (3000). */
+  stateTransferRetryMs?: number;
+  /**
+   * A timer that fires this much later than due means this process was paused (SIGSTOP, a frozen
+   * VM): its roles may have been handed on, so it leaves its chains and rejoins as a new
+   * incarnation (2000).
+   */
+  pauseDetectMs?: number;
 }
 
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId'>> & { workerId: string };
@@ -56,6 +66,9 @@ export const DEFAULTS = {
   dedupSweepIntervalMs: 60_000,
   threadMaxHeapMb: 256,
   syncWrites: true,
+  chainResendIntervalMs: 200,
+  stateTransferRetryMs: 3000,
+  pauseDetectMs: 2000,
 } as const;
 
 export function defaultThreads(): number {

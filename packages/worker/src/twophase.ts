@@ -71,9 +71,14 @@ export class TwoPhase {
 
   // ---- startup and shutdown --------------------------------------------------------------------
 
-  /** Restores prepared parts (re-locked) and resumes delivering decisions, after a restart. */
+  /**
+   * Restores prepared parts (re-locked) and resumes delivering decisions, after a restart or when
+   * this worker becomes head of shards whose records it holds as a replica (again: what is known
+   * already is skipped).
+   */
   async recover(): Promise<void> {
     for (const { txnId, value } of await this.d.store.loadTxnRecords('prepare')) {
+      if (this.prepared.has(txnId)) continue;
       const msg = lambdastore.TxnPrepare.decode(value);
       const lockKeys = msg.parts.map((p) => objectCacheKey({ type: p.object!.type!, id: p.object!.id! }));
       for (const k of lockKeys) this.d.locks.tryLock(k, txnId);
@@ -81,11 +86,12 @@ export class TwoPhase {
       this.d.log(`recovered prepared transaction ${txnId}; asking shard ${msg.rootShard} for its decision`);
     }
     for (const { txnId, value } of await this.d.store.loadTxnRecords('decision')) {
+      if (this.decided.has(txnId)) continue;
       const shards = new Set(decodeShards(value));
       this.decided.set(txnId, shards);
       this.deliver(txnId, shards);
     }
-    this.pollTimer = setInterval(() => this.askRoots(), 1000);
+    this.pollTimer ??= setInterval(() => this.askRoots(), 1000);
     this.pollTimer.unref();
   }
 

@@ -32,6 +32,8 @@ import { ModuleFiles } from './modules.js';
 import { Executor } from './executor.js';
 import { TaskDispatcher } from './dispatch.js';
 import { DEFAULTS, defaultThreads, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { ChainReplicator, isChainRoleLost, type ChainRole } from './chain/replicator.js';
+import { StateTransfer } from './chain/transfer.js';
 
 const tracer = trace.getTracer('@lambdastore/worker');
 const WORKER_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -48,10 +50,19 @@ export class LambdaStoreWorker {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private configPoll: NodeJS.Timeout | undefined;
-  private readonly startedAtMs = Date.now();
+  /** This incarnation: a new one starts after a pause or a removal from the chains. */
+  private startedAtMs = Date.now();
   private stopping = false;
   private readonly executor: Executor;
   private readonly dispatcher: TaskDispatcher;
+  private readonly cache: ObjectCache;
+  private readonly replicator: ChainReplicator;
+  private readonly transfer: StateTransfer;
+  /** Chains by shard, from the latest map that knows this incarnation (else none: no roles). */
+  private roles = new Map<number, ChainRole>();
+  /** Shards this worker became head of and will serve once inherited records reached the tail. */
+  private readonly promoting = new Set<number>();
+  private lastBeatAt = 0;
 
   private constructor(
     options: ResolvedWorkerOptions,
@@ -70,10 +81,44 @@ export class LambdaStoreWorker {
       return kv;
     };
     this.dispatcher = new TaskDispatcher(pool, options.threads);
+    this.cache = new ObjectCache(store, options.cacheMaxBytes);
+    // A write that lost its chain before the tail had it fails retryably; only a local disk failure is fatal.
+    const fatal = (err: Error) => {
+      if (isChainRoleLost(err)) console.error(`[worker ${options.workerId}] ${err.message}`);
+      else onFatal(err);
+    };
+    const shardFor = (type: string, id: string) => (this.config?.numShards ? shardOf(type, id, this.config.numShards) : undefined);
+    const publish = (subject: string, data: Uint8Array) => { if (!nc.isClosed()) nc.publish(subject, data); };
+    this.replicator = new ChainReplicator({
+      me: options.workerId,
+      store,
+      subjects: this.subjects,
+      chainOf: (shard) => this.roles.get(shard),
+      shardOf: shardFor,
+      headed: () => [...this.shardSubs.keys()],
+      publish,
+      log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
+      onFatal: fatal,
+      resendIntervalMs: options.chainResendIntervalMs,
+    }, this.startedAtMs);
+    this.transfer = new StateTransfer({
+      me: options.workerId,
+      store,
+      subjects: this.subjects,
+      replicator: this.replicator,
+      chainOf: (shard) => this.roles.get(shard),
+      shardOf: shardFor,
+      publish,
+      dropShards: (shards) => this.dropShards(shards),
+      log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
+      onFatal: fatal,
+      retryAfterMs: options.stateTransferRetryMs,
+    });
+    store.setReplicator((rec, local) => this.replicator.replicate(rec, local));
     this.executor = new Executor({
       options,
       store,
-      cache: new ObjectCache(store, options.cacheMaxBytes),
+      cache: this.cache,
       dispatcher: this.dispatcher,
       modules: new ModuleFiles(join(options.dataDir, 'modules'), bucket),
       typeInfo: (name) => this.types.get(name),
@@ -87,7 +132,7 @@ export class LambdaStoreWorker {
         request: async (subject, data, timeoutMs) => (await nc.request(subject, data, { timeout: timeoutMs })).data,
       },
       subjects: this.subjects,
-      onFatal,
+      onFatal: fatal,
       log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
     });
   }
@@ -130,8 +175,17 @@ export class LambdaStoreWorker {
     const s = this.subjects;
     this.subs.push(this.nc.subscribe(s.config, { callback: (_e, m) => this.onConfigMessage(m.data) }));
     this.subs.push(this.nc.subscribe(s.invoke, { queue: s.ingressQueue, callback: (_e, m) => void this.handle(m, true) }));
+    const chainMsg = (what: string, fn: (data: Uint8Array) => void | Promise<void>) => (_e: unknown, m: Msg) => {
+      if (this.stopping) return;
+      Promise.resolve().then(() => fn(m.data)).catch((err: Error) => console.error(`[worker ${this.id}] chain ${what} dropped: ${err.message}`));
+    };
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'append'), { callback: chainMsg('append', (d) => this.replicator.onAppend(d, (shard) => this.transfer.accepting(shard))) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'ack'), { callback: chainMsg('ack', (d) => this.replicator.onAck(d)) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'transfer'), { callback: chainMsg('transfer', (d) => this.transfer.onRequest(d)) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'snapshot'), { callback: chainMsg('snapshot', (d) => this.transfer.onChunk(d)) }));
     this.heartbeat();
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
+    this.lastBeatAt = performance.now();
+    this.heartbeatTimer = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
     this.sweepTimer = setInterval(() => void this.sweepDedup(), this.options.dedupSweepIntervalMs);
     this.sweepTimer.unref();
@@ -167,17 +221,85 @@ export class LambdaStoreWorker {
     if (this.config && Number(cfg.version) <= Number(this.config.version)) return;
     this.config = cfg;
     this.types = new Map(cfg.types.map((t) => [t.name ?? '', t]));
-    const mine = new Set(cfg.shards.filter((a) => a.chain?.[0] === this.id).map((a) => a.shard ?? 0));
+    // Roles count only in a map that knows this incarnation: right after a restart, the map may
+    // still name this worker where its previous incarnation stood.
+    const me = cfg.workers.find((w) => w.id === this.id);
+    const current = !!me && Number(me.startedAtMs) === this.startedAtMs;
+    if (current && me.removed) {
+      this.newIncarnation('the coordinator took this worker out of its chains');
+      return;
+    }
+    this.roles = new Map(current ? cfg.shards.map((a) => [a.shard ?? 0, { chain: a.chain ?? [], epoch: Number(a.epoch ?? 0) }] as const) : []);
+    const mine = new Set([...this.roles].filter(([, r]) => r.chain[0] === this.id).map(([shard]) => shard));
+    const lost = new Set<number>();
     for (const [shard, subs] of this.shardSubs) {
       if (!mine.has(shard)) {
         for (const sub of subs) sub.unsubscribe();
         this.shardSubs.delete(shard);
+        lost.add(shard);
       }
     }
-    for (const shard of mine) {
-      if (!this.shardSubs.has(shard)) this.shardSubs.set(shard, this.serveShard(shard));
+    // Its state moves on at the new head: what is cached here is stale from now on.
+    if (lost.size > 0) this.dropShards(lost);
+    this.replicator.onConfig();
+    this.transfer.onConfig(cfg.shards.map((a) => a.shard ?? 0));
+    const promoted = [...mine].filter((shard) => !this.shardSubs.has(shard) && !this.promoting.has(shard));
+    if (promoted.length > 0) void this.promote(promoted);
+    this.heartbeat();
+  }
+
+  /**
+   * Starts serving shards this worker now heads, once every record it inherited from the previous
+   * head is durable at the tail (a retry of such a call must find its dedup record there) and its
+   * prepared two-phase-commit parts are locked again.
+   */
+  private async promote(shards: number[]): Promise<void> {
+    for (const s of shards) this.promoting.add(s);
+    try {
+      while (!this.stopping && this.replicator.inheriting()) await new Promise((r) => setTimeout(r, 10));
+      if (this.stopping) return;
+      const still = shards.filter((s) => this.roles.get(s)?.chain[0] === this.id && !this.shardSubs.has(s));
+      this.dropShards(new Set(still));
+      await this.executor.twoPhase.recover();
+      for (const s of still) {
+        if (this.roles.get(s)?.chain[0] === this.id && !this.shardSubs.has(s)) this.shardSubs.set(s, this.serveShard(s));
+      }
+    } finally {
+      for (const s of shards) this.promoting.delete(s);
     }
     this.heartbeat();
+  }
+
+  private dropShards(shards: ReadonlySet<number>): void {
+    const n = this.config?.numShards;
+    if (!n) return;
+    this.cache.dropWhere((ref) => shards.has(shardOf(ref.type, ref.id, n)));
+  }
+
+  /**
+   * Leaves every role and starts a new incarnation: after a pause or a removal this worker may hold
+   * writes nobody else has, and roles that were handed on. The coordinator sees the new
+   * incarnation in the next heartbeat and lets it rejoin as a tail, with a state transfer.
+   */
+  private newIncarnation(why: string): void {
+    console.error(`[worker ${this.id}] ${why}: leaving every chain, rejoining as a new incarnation`);
+    this.startedAtMs = Date.now();
+    this.replicator.restart(this.startedAtMs);
+    this.transfer.reset();
+    this.roles = new Map();
+    for (const subs of this.shardSubs.values()) for (const sub of subs) sub.unsubscribe();
+    this.shardSubs.clear();
+    this.cache.dropWhere(() => true);
+    this.heartbeat();
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const late = now - this.lastBeatAt - this.options.heartbeatIntervalMs;
+    this.lastBeatAt = now;
+    if (late > this.options.pauseDetectMs && this.roles.size > 0) this.newIncarnation(`this process was paused for ${Math.round(late)} ms`);
+    this.heartbeat();
+    if (this.config) this.transfer.retryStalled(this.config.shards.map((a) => a.shard ?? 0));
   }
 
   /** The subjects of one shard: invocations, and the two-phase-commit steps of chains that touch it. */
@@ -321,6 +443,7 @@ export class LambdaStoreWorker {
     try { await this.nc.drain(); } catch { /* already closed */ }
     while (this.sweeping) await new Promise((r) => setTimeout(r, 10));
     this.executor.close();
+    this.replicator.close();
     await this.pool.destroy();
     await this.store.close();
   }

@@ -31,6 +31,8 @@ export interface DevClusterOptions {
   minWorkers?: number;
   /** Shards of the cluster (coordinator default when omitted). */
   shards?: number;
+  /** Workers per shard chain (replication factor; coordinator default 3 when omitted). */
+  chainLength?: number;
   /** Extra command-line arguments for the coordinator / every worker. */
   coordinatorArgs?: string[];
   workerArgs?: string[];
@@ -73,6 +75,8 @@ export interface DevCluster {
   stop(): Promise<void>;
   /** Sends `signal` to worker `i` and waits (bounded) until it has exited. */
   killWorker(i: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends `signal` to worker `i` without waiting (SIGSTOP / SIGCONT to pause and resume it). */
+  signalWorker(i: number, signal: NodeJS.Signals): void;
   /** Starts worker `i` again on the same data folder and id (stopping it first if it runs); waits until
    *  it is ready and the coordinator sees it alive. */
   restartWorker(i: number): Promise<void>;
@@ -463,6 +467,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
 
     const coordArgs = [coordinatorMain, '--nats', nats.url, '--prefix', prefix, '--min-workers', String(minWorkers)];
     if (opts.shards !== undefined) coordArgs.push('--shards', String(opts.shards));
+    if (opts.chainLength !== undefined) coordArgs.push('--chain-length', String(opts.chainLength));
     coordArgs.push(...(opts.coordinatorArgs ?? []));
     coordinator = new ManagedProcess('coordinator', join(logsDir, 'coordinator.log'), process.execPath, coordArgs, env, unexpected(() => coordinator));
     procs.push(coordinator);
@@ -516,6 +521,11 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     async killWorker(i: number, signal: NodeJS.Signals = 'SIGKILL') {
       if (stopping) throw new Error('the cluster is stopping');
       await workerAt(i).stop(signal, stopTimeoutMs);
+    },
+    signalWorker(i: number, signal: NodeJS.Signals) {
+      const pid = workerAt(i).pid;
+      if (pid === undefined || !workerAt(i).running) throw new Error(`worker ${i} is not running`);
+      process.kill(pid, signal);
     },
     async restartWorker(i: number) {
       if (stopping) throw new Error('the cluster is stopping');

@@ -7,10 +7,11 @@ import { parseArgs } from 'node:util';
 import { parseIntOption } from './args.js';
 import { startDevCluster, type DevCluster, type DevProcess } from './dev-cluster.js';
 
-export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N]
+export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N] [--chain-length 3]
 
 Starts nats-server (JetStream), the coordinator and N workers on this machine, prints how to reach
-them, and runs until Ctrl-C. Data (and logs, in <data>/logs) survive a restart on the same --data.`;
+them, and runs until Ctrl-C. Every shard is replicated on a chain of --chain-length workers (at
+most --workers; default 3), so a worker that dies is replaced without losing acknowledged writes. Data (and logs, in <data>/logs) survive a restart on the same --data.`;
 
 export const DEFAULT_DEV_DATA = '.lambdastore/dev';
 
@@ -70,6 +71,7 @@ export async function devCommand(argv: string[]): Promise<number> {
         prefix: { type: 'string' },
         'nats-port': { type: 'string' },
         threads: { type: 'string' },
+        'chain-length': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -83,11 +85,12 @@ export async function devCommand(argv: string[]): Promise<number> {
     console.log(DEV_USAGE);
     return 0;
   }
-  let workers: number, natsPort: number, threads: number | undefined;
+  let workers: number, natsPort: number, threads: number | undefined, chainLength: number;
   try {
     workers = parseIntOption('workers', values.workers as string | undefined, 1, 64, 3);
     natsPort = parseIntOption('nats-port', values['nats-port'] as string | undefined, 0, 65535, 0);
     threads = values.threads === undefined ? undefined : parseIntOption('threads', values.threads as string, 1, 256);
+    chainLength = parseIntOption('chain-length', values['chain-length'] as string | undefined, 1, 16, 3);
   } catch (err) {
     console.error(`${(err as Error).message}\n${DEV_USAGE}`);
     return 2;
@@ -132,6 +135,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       dataDir,
       prefix,
       natsPort,
+      chainLength,
       ...(threads !== undefined ? { threads } : {}),
       log: (line) => console.log(`[dev] ${line}`),
       onUnexpectedExit: supervise,

@@ -1,6 +1,6 @@
 /**
  * Command line of the coordinator service (contract in docs/ARCHITECTURE.md):
- *   --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
+ *   --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000] [--chain-length 3]
  * Each flag may also come from the environment (LAMBDASTORE_NATS_URL, LAMBDASTORE_PREFIX,
  * LAMBDASTORE_SHARDS, LAMBDASTORE_MIN_WORKERS, LAMBDASTORE_HEARTBEAT_TIMEOUT_MS); flags win.
  */
@@ -12,11 +12,12 @@ export interface ServiceArgs {
   numShards: number | undefined;
   minWorkers: number | undefined;
   heartbeatTimeoutMs: number | undefined;
+  chainLength: number | undefined;
   help: boolean;
 }
 
-export const USAGE = `usage: lambdastore-coordinator --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
-  env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS
+export const USAGE = `usage: lambdastore-coordinator --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000] [--chain-length 3]
+  env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS LAMBDASTORE_CHAIN_LENGTH
   tracing: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER) to export spans`;
 
 export class UsageError extends Error {
@@ -42,6 +43,7 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
         shards: { type: 'string' },
         'min-workers': { type: 'string' },
         'heartbeat-timeout-ms': { type: 'string' },
+        'chain-length': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -57,6 +59,7 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     numShards: intArg('--shards', values.shards ?? env.LAMBDASTORE_SHARDS),
     minWorkers: intArg('--min-workers', values['min-workers'] ?? env.LAMBDASTORE_MIN_WORKERS),
     heartbeatTimeoutMs: intArg('--heartbeat-timeout-ms', values['heartbeat-timeout-ms'] ?? env.LAMBDASTORE_HEARTBEAT_TIMEOUT_MS),
+    chainLength: intArg('--chain-length', values['chain-length'] ?? env.LAMBDASTORE_CHAIN_LENGTH),
     help,
   };
 }

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
       numShards: args.numShards,
       minWorkers: args.minWorkers,
       heartbeatTimeoutMs: args.heartbeatTimeoutMs,
+      chainLength: args.chainLength,
     });
   } catch (err) {
     // Bad option values are usage errors, like bad flags.
