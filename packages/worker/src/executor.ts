@@ -50,6 +50,8 @@ export interface ExecutorDeps {
   shardFor: (type: string, id: string) => number | undefined;
   /** The worker serving a shard (head of its chain). */
   ownerOf: (shard: number) => string | undefined;
+  /** Resolves once this worker is confirmed head of the object's chain after the read began (strict reads). */
+  confirmHead?: (ref: { type: string; id: string }) => Promise<void>;
   /** NATS requests to other workers (two-phase commit). */
   transport: Transport;
   subjects: Subjects;
@@ -275,6 +277,7 @@ export class Executor {
         if (!moved) {
           // What it read may still be on its way to disk: answer only once it is durable.
           for (const o of [obj, ...others]) if (o?.durable) await o.durable;
+          await this.d.confirmHead?.(call.ref);
           response.objectVersion = seenVersion;
           return { response };
         }

@@ -128,6 +128,7 @@ export class LambdaStoreWorker {
       },
       shardFor: (type, id) => (this.config?.numShards ? shardOf(type, id, this.config.numShards) : undefined),
       ownerOf: (shard) => this.config?.shards.find((a) => a.shard === shard)?.chain?.[0] ?? undefined,
+      confirmHead: (ref) => this.replicator.confirmHead(shardFor(ref.type, ref.id) ?? -1),
       transport: {
         request: async (subject, data, timeoutMs) => (await nc.request(subject, data, { timeout: timeoutMs })).data,
       },
@@ -165,8 +166,7 @@ export class LambdaStoreWorker {
       throw err;
     }
     const w = new LambdaStoreWorker(options, nc, store, pool, onFatal);
-    // Prepared parts re-lock their objects before any call can read them.
-    await w.executor.twoPhase.recover();
+    // Prepared parts are re-locked when this worker starts serving their shards (promote).
     w.join();
     return w;
   }
@@ -240,7 +240,10 @@ export class LambdaStoreWorker {
       }
     }
     // Its state moves on at the new head: what is cached here is stale from now on.
-    if (lost.size > 0) this.dropShards(lost);
+    if (lost.size > 0) {
+      this.dropShards(lost);
+      this.executor.twoPhase.forget((type, id) => this.shardSubs.has(this.shardOfObject(type, id)));
+    }
     this.replicator.onConfig();
     this.transfer.onConfig(cfg.shards.map((a) => a.shard ?? 0));
     const promoted = [...mine].filter((shard) => !this.shardSubs.has(shard) && !this.promoting.has(shard));
@@ -259,8 +262,10 @@ export class LambdaStoreWorker {
       while (!this.stopping && this.replicator.inheriting()) await new Promise((r) => setTimeout(r, 10));
       if (this.stopping) return;
       const still = shards.filter((s) => this.roles.get(s)?.chain[0] === this.id && !this.shardSubs.has(s));
-      this.dropShards(new Set(still));
-      await this.executor.twoPhase.recover();
+      const starting = new Set(still);
+      this.dropShards(starting);
+      // Prepared parts re-lock their objects before any call can read them.
+      await this.executor.twoPhase.recover((type, id) => this.shardSubs.has(this.shardOfObject(type, id)) || starting.has(this.shardOfObject(type, id)));
       for (const s of still) {
         if (this.roles.get(s)?.chain[0] === this.id && !this.shardSubs.has(s)) this.shardSubs.set(s, this.serveShard(s));
       }
@@ -268,6 +273,10 @@ export class LambdaStoreWorker {
       for (const s of shards) this.promoting.delete(s);
     }
     this.heartbeat();
+  }
+
+  private shardOfObject(type: string, id: string): number {
+    return this.config?.numShards ? shardOf(type, id, this.config.numShards) : -1;
   }
 
   private dropShards(shards: ReadonlySet<number>): void {
@@ -290,6 +299,7 @@ export class LambdaStoreWorker {
     for (const subs of this.shardSubs.values()) for (const sub of subs) sub.unsubscribe();
     this.shardSubs.clear();
     this.cache.dropWhere(() => true);
+    this.executor.twoPhase.forget(() => false);
     this.heartbeat();
   }
 
@@ -339,6 +349,8 @@ export class LambdaStoreWorker {
       threads: this.options.threads,
       abortsTotal: this.executor.stats.conflicts,
       commitsTotal: this.executor.stats.commits,
+      replicaShards: [...this.transfer.synced].filter((s) => !this.shardSubs.has(s)).sort((a, b) => a - b),
+      unackedRecords: this.replicator.stats().unacked,
     }).finish();
     this.nc.publish(this.subjects.heartbeat, hb);
   }

@@ -82,6 +82,10 @@ export interface DevCluster {
   restartWorker(i: number): Promise<void>;
   /** The cluster map, fresh from the coordinator. */
   config(): Promise<ClusterConfig>;
+  /** Sends `signal` to the coordinator and waits (bounded) until it has exited. */
+  killCoordinator(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the coordinator again (stopping it first if it runs); waits until it serves. */
+  restartCoordinator(): Promise<void>;
 }
 
 const OUTPUT_KEEP_CHARS = 64 * 1024;
@@ -536,5 +540,15 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
       await waitSettled([w], false, `restart of ${w.name}`);
     },
     config: fetchConfig,
+    async killCoordinator(signal: NodeJS.Signals = 'SIGKILL') {
+      if (stopping) throw new Error('the cluster is stopping');
+      await coordinator.stop(signal, stopTimeoutMs);
+    },
+    async restartCoordinator() {
+      if (stopping) throw new Error('the cluster is stopping');
+      await coordinator.stop('SIGTERM', stopTimeoutMs);
+      log('restarting the coordinator');
+      await coordinator.start((line) => line.includes('coordinator ready'), readyTimeoutMs);
+    },
   };
 }

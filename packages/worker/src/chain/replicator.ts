@@ -79,12 +79,14 @@ export class Stream {
 }
 
 const MAX_APPEND_BYTES = 512 * 1024;
+const EMPTY_ENTRY = encodeEntry({ changes: [] });
 
 export class ChainReplicator {
   private readonly streams = new Map<string, Stream>();
   private own: Stream;
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
+  private pendingBarrier: { seq: number; acked: Promise<void> } | undefined;
 
   constructor(private readonly d: ReplicatorDeps, private incarnation: number) {
     this.own = this.newOwnStream();
@@ -124,6 +126,33 @@ export class ChainReplicator {
     }, () => undefined); // the caller sees the local failure through `local`
     this.scheduleSend(s);
     return Promise.all([local, acked]).then(() => undefined);
+  }
+
+  /**
+   * Resolves once a record sent after this call was acknowledged by the tail in the chain of
+   * `shard`, with this worker still at its head: a read taken before then is not stale (no other
+   * head can have acknowledged a write in a newer epoch, whose members would have refused this
+   * one). Reads that arrive in the same turn of the event loop share one empty record.
+   */
+  confirmHead(shard: number): Promise<void> {
+    const role = this.d.chainOf(shard);
+    if (!role || role.chain[0] !== this.d.me) return Promise.reject(new ChainRoleLost(`this worker no longer heads shard ${shard}; retry`));
+    if (role.chain.length === 1) return Promise.resolve();
+    const s = this.own;
+    const last = s.items[s.items.length - 1];
+    if (this.pendingBarrier && last && last.seq === this.pendingBarrier.seq && last.seq > s.sentUpTo) return this.pendingBarrier.acked;
+    if (s.shard === undefined) s.succ = role.chain[1];
+    s.shard = shard;
+    const seq = ++s.applied;
+    s.items.push({ seq, bytes: EMPTY_ENTRY });
+    const acked = new Promise<void>((resolve, reject) => s.waiters.set(seq, { resolve, reject }));
+    this.pendingBarrier = { seq, acked };
+    this.d.store.commitLocal({ changes: [] }).then(() => {
+      if (seq > s.durable) s.durable = seq;
+      this.update(s);
+    }, () => undefined);
+    this.scheduleSend(s);
+    return acked;
   }
 
   private shardOfRecord(rec: CommitRecord): number | undefined {

@@ -1,0 +1,89 @@
+/**
+ * Chain replication on real processes: a write is acknowledged only once the tail has it, and
+ * a bank workload survives its head, a middle and a tail worker being SIGKILLed (and restarted) in
+ * turn with every acknowledged transfer present exactly once, the total unchanged, and every replica
+ * of every shard byte-for-byte identical.
+ */
+import { expect } from 'chai';
+import { shardOf } from '@lambdastore/proto';
+import { eventually } from '@lambdastore/testkit';
+import { startTestCluster, fixture, type TestCluster } from '../src/cluster.js';
+import { watchHeartbeats, waitReplicated, expectIdenticalReplicas, type HeartbeatWatch } from '../src/replicas.js';
+import { BankWorkload } from '../src/bank-workload.js';
+
+describe('chain replication', function () {
+  this.timeout(240_000);
+
+  describe('acknowledgement at the tail', () => {
+    let t: TestCluster;
+    let hb: HeartbeatWatch;
+    before(async () => {
+      // A long failure timeout: the paused tail must stay in its chain for this test.
+      t = await startTestCluster({ coordinatorArgs: ['--heartbeat-timeout-ms', '60000'] });
+      hb = await watchHeartbeats(t);
+      await t.client.deployFile(fixture('testtypes.ts'));
+    });
+    after(async () => {
+      await hb?.close();
+      await t?.stop();
+    });
+
+    it('holds the reply while the tail is paused and sends it once the tail has the record', async () => {
+      await t.client.create('Counter', 'acked');
+      const cfg = await waitReplicated(t, hb, 3, 60_000);
+      const chain = cfg.shards.find((s) => s.shard === shardOf('Counter', 'acked', cfg.numShards))!.chain!;
+      const head = chain[0]!;
+      const tail = t.cluster.workers.findIndex((w) => w.id === chain[2]);
+      t.cluster.signalWorker(tail, 'SIGSTOP');
+      let done = false;
+      const write = t.client.invoke('Counter', 'acked', 'add', [5], { timeoutMs: 60_000 }).finally(() => { done = true; });
+      try {
+        // The head has the record (durable there) and waits for the chain's acknowledgement.
+        await eventually(() => (hb.latest.get(head)?.unackedRecords ?? 0) > 0, 30_000, 'the head to hold an unacknowledged record');
+        expect(done, 'a write was acknowledged while the tail was paused').to.equal(false);
+      } finally {
+        t.cluster.signalWorker(tail, 'SIGCONT');
+      }
+      expect(await write).to.equal(5);
+      expect(await t.client.invoke('Counter', 'acked', 'get')).to.equal(5);
+    });
+  });
+
+  describe('bank transfers while a head, a middle and a tail are killed', () => {
+    let t: TestCluster;
+    let hb: HeartbeatWatch;
+    before(async () => {
+      t = await startTestCluster({ coordinatorArgs: ['--heartbeat-timeout-ms', '1500'] });
+      hb = await watchHeartbeats(t);
+      await t.client.deployFile(fixture('bank.ts'));
+    });
+    after(async () => {
+      await hb?.close();
+      await t?.stop();
+    });
+
+    it('loses no acknowledged transfer, duplicates none, and leaves every replica identical', async () => {
+      const bank = new BankWorkload(t);
+      await bank.setup();
+      await waitReplicated(t, hb, 3, 60_000);
+      await bank.start();
+      const roles = ['head', 'middle', 'tail'] as const;
+      for (let r = 0; r < roles.length; r++) {
+        await bank.progress(20, 'transfers to go through');
+        const cfg = await t.client.config();
+        const victimId = cfg.shards.find((s) => s.shard === 0)!.chain![r]!;
+        const victim = t.cluster.workers.findIndex((w) => w.id === victimId);
+        await t.cluster.killWorker(victim, 'SIGKILL');
+        // Failover: the coordinator takes it out of every chain, and transfers go on meanwhile.
+        await eventually(async () => (await t.client.config()).shards.every((s) => !(s.chain ?? []).includes(victimId)), 30_000, `${victimId} (${roles[r]}) to leave every chain`);
+        await bank.progress(20, `transfers to go on without ${victimId}`);
+        await t.cluster.restartWorker(victim);
+        await waitReplicated(t, hb, 3, 90_000);
+      }
+      await bank.stop();
+      expect(bank.acked.size).to.be.greaterThan(100);
+      await bank.audit();
+      await expectIdenticalReplicas(t, await waitReplicated(t, hb, 3, 60_000));
+    });
+  });
+});
