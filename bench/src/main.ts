@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { connect } from '@lambdastore/client';
 import { startDevCluster, runClosedLoop, forEachLimited, type LoadResult } from '@lambdastore/cli';
+import { entrySetBench } from './entrysets.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..', '..');
@@ -121,7 +122,10 @@ async function main(): Promise<void> {
     const bank = await bankTransfers(client, nc);
     await client.close();
     await nc.close();
-    await writeReport(results, lowLoad, cpu, bank);
+    echo.kill('SIGTERM');
+    await cluster.stop();
+    const entrySets = await entrySetBench({ repoRoot: repo, durationMs, concurrency, repeats, writeShares: [0, 0.5], log });
+    await writeReport(results, lowLoad, cpu, bank, entrySets);
   } finally {
     echo.kill('SIGTERM');
     await cluster.stop();
@@ -183,7 +187,7 @@ async function bankTransfers(client: Awaited<ReturnType<typeof connect>>, nc: Aw
   return rows;
 }
 
-async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>, cpu: Map<string, CpuShare[]>, bank: BankRow[]): Promise<void> {
+async function writeReport(results: Map<string, LoadResult[]>, lowLoad: Map<string, LoadResult>, cpu: Map<string, CpuShare[]>, bank: BankRow[], entrySets: string): Promise<void> {
   const floorName = 'raw NATS request/reply (floor)';
   const floor = median(results.get(floorName)!.map((r) => r.callsPerSec));
   const rows = [...results].map(([name, rs]) => {
@@ -242,6 +246,7 @@ worker (reported by the workers); "errors" are transfers that failed for good (e
 |---|---|---|---|---|---|---|---|
 ${bank.map((b) => `| ${b.accounts.toLocaleString('en-US')} | ${Math.round(b.result.callsPerSec).toLocaleString('en-US')} | ${b.result.p50Ms.toFixed(2)} | ${b.result.p99Ms.toFixed(2)} | ${Math.round(b.crossWorkerShare * 100)} % | ${b.abortsPerCall.toFixed(2)} | ${b.result.errors} | ${b.audit} |`).join('\n')}
 
+${entrySets}
 ## Reading these numbers
 
 - A LambdaStore call is two NATS hops (client -> worker -> client, like the floor) plus decoding,

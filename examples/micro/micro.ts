@@ -97,6 +97,42 @@ export default defineType('Micro', {
     return writeEntries(ctx, keys, seed);
   },
 
+  /**
+   * Read-modify-write of the given entries (the writers of the entry-set experiment): each value's
+   * first four bytes count the updates it received, so concurrent writers of one entry really
+   * conflict and `updates` can audit that none was lost.
+   */
+  async update(ctx: Ctx, keys: number[]): Promise<number> {
+    const meta = await metaOf(ctx);
+    for (const k of checkKeys(keys, meta.entries)) {
+      const v = await ctx.get<Uint8Array>(entryKey(k));
+      if (!ArrayBuffer.isView(v) || v.byteLength < 4) throw new AppError('TOO_SMALL', `entry ${k} cannot hold an update counter`);
+      const next = new Uint8Array(v);
+      const view = new DataView(next.buffer);
+      view.setUint32(0, view.getUint32(0) + 1);
+      ctx.put(entryKey(k), next);
+    }
+    return keys.length;
+  },
+
+  /** Sum of the update counters of all entries, less their initial values (see `update`). */
+  updates: {
+    readonly: true,
+    async run(ctx: Ctx): Promise<number> {
+      const meta = await metaOf(ctx);
+      let total = 0;
+      for (let i = 0; i < meta.entries; i++) {
+        const v = await ctx.get<Uint8Array>(entryKey(i));
+        if (ArrayBuffer.isView(v) && v.byteLength >= 4) {
+          const now = new DataView(v.buffer, v.byteOffset, 4).getUint32(0);
+          const initial = new DataView(makeValue(meta.valueBytes, i + 1).buffer, 0, 4).getUint32(0);
+          total += (now - initial) >>> 0;
+        }
+      }
+      return total;
+    },
+  },
+
   /** One call of the paper's workload: read or write the given entries. */
   async ops(ctx: Ctx, keys: number[], writes: boolean, seed: number = 0): Promise<number> {
     return writes ? writeEntries(ctx, keys, seed) : readEntries(ctx, checkKeys(keys, MAX_ENTRIES));

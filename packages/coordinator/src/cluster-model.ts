@@ -17,6 +17,10 @@ export interface HeartbeatInput {
   pid: number;
   inflight: number;
   callsTotal: number;
+  /** Transaction attempts that conflicted; entry-set splits and merges (worker counters). */
+  abortsTotal?: number;
+  entrySetSplits?: number;
+  entrySetMerges?: number;
   /** Shards the worker says it serves right now. */
   shards: readonly number[];
   /** Config version the worker applies. */
@@ -33,6 +37,9 @@ export interface WorkerState {
   startedAtMs: number;
   inflight: number;
   callsTotal: number;
+  abortsTotal: number;
+  entrySetSplits: number;
+  entrySetMerges: number;
   shards: readonly number[];
   configVersion: number;
   threads: number;
@@ -69,6 +76,9 @@ export interface WorkerInfoData {
   startedAtMs: number;
   inflight: number;
   callsTotal: number;
+  abortsTotal: number;
+  entrySetSplits: number;
+  entrySetMerges: number;
   removed: boolean;
 }
 
@@ -162,6 +172,9 @@ export class ClusterModel {
         startedAtMs: w.startedAtMs,
         inflight: w.inflight,
         callsTotal: w.callsTotal,
+        abortsTotal: w.abortsTotal,
+        entrySetSplits: w.entrySetSplits,
+        entrySetMerges: w.entrySetMerges,
         shards: [],
         configVersion: 0,
         threads: 0,
@@ -206,7 +219,7 @@ export class ClusterModel {
     if (!w) {
       w = {
         id: hb.workerId, alive: true, lastSeenMs: nowMs, pid: hb.pid, startedAtMs: hb.startedAtMs,
-        inflight: 0, callsTotal: 0, shards: [], configVersion: 0, threads: 0, removed: false,
+        inflight: 0, callsTotal: 0, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0, shards: [], configVersion: 0, threads: 0, removed: false,
       };
       this.workersById.set(w.id, w);
       changed = true;
@@ -227,6 +240,9 @@ export class ClusterModel {
     w.startedAtMs = hb.startedAtMs;
     w.inflight = hb.inflight;
     w.callsTotal = hb.callsTotal;
+    w.abortsTotal = hb.abortsTotal ?? 0;
+    w.entrySetSplits = hb.entrySetSplits ?? 0;
+    w.entrySetMerges = hb.entrySetMerges ?? 0;
     w.shards = [...hb.shards];
     w.configVersion = hb.configVersion;
     w.threads = hb.threads;
@@ -299,7 +315,8 @@ export class ClusterModel {
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
         .map((w) => ({
           id: w.id, alive: w.alive, lastSeenMs: w.lastSeenMs, pid: w.pid,
-          startedAtMs: w.startedAtMs, inflight: w.inflight, callsTotal: w.callsTotal, removed: w.removed,
+          startedAtMs: w.startedAtMs, inflight: w.inflight, callsTotal: w.callsTotal,
+          abortsTotal: w.abortsTotal, entrySetSplits: w.entrySetSplits, entrySetMerges: w.entrySetMerges, removed: w.removed,
         })),
       types: [...this.types.values()].sort(byName).map(cloneType),
     };

@@ -1,6 +1,7 @@
 export { LockTable } from './locks.js';
 export {
   validateReads,
+  unchangedSince,
   commitOcc,
   retryBackoffMs,
   type Versioned,
@@ -9,3 +10,4 @@ export {
   type Validation,
   type CommitAttempt,
 } from './occ.js';
+export { EntrySets, EntrySetPolicy, POLICY_DEFAULTS, GRANULARITIES, type Granularity, type ReadSet, type PolicyOptions, type LayoutDecision } from './entrysets.js';

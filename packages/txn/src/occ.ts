@@ -4,20 +4,29 @@
  * the read set validated (abort if a version moved or another transaction holds a lock), the
  * writes applied with new versions, and the locks released.
  *
- * Versions here are per object (one entry set per object); the read set is a list of stamps so
- * finer entry sets slot in without changing callers.
+ * Versions are per entry set (see entrysets.ts): a stamp names the object, the commit counter it
+ * read at, and which entries it read; locks are per object.
  */
 import { LockTable } from './locks.js';
+import type { EntrySets, ReadSet } from './entrysets.js';
 
-/** Something with a version that commits bump. */
+/** Something with a commit counter that commits bump, and optionally finer entry sets. */
 export interface Versioned {
   version: number;
+  sets?: EntrySets;
 }
 
-/** The version a transaction saw when it read `key`. */
+/** The commit counter a transaction read object `key` at, and the entries it read (default: all). */
 export interface ReadStamp {
   readonly key: string;
   readonly version: number;
+  readonly entries?: ReadSet;
+}
+
+/** True when nothing the stamp read has changed since. */
+export function unchangedSince(obj: Versioned, stamp: { version: number; entries?: ReadSet }): boolean {
+  if (obj.version <= stamp.version) return true;
+  return obj.sets !== undefined && obj.sets.unchangedSince(stamp.version, obj.version, stamp.entries ?? 'all');
 }
 
 export type AbortReason = 'VERSION_CHANGED' | 'LOCKED' | 'MISSING';
@@ -36,7 +45,7 @@ export function validateReads(
     if (h !== undefined && h !== owner) return { ok: false, reason: 'LOCKED', key: r.key };
     const obj = current(r.key);
     if (!obj) return { ok: false, reason: 'MISSING', key: r.key };
-    if (obj.version !== r.version) return { ok: false, reason: 'VERSION_CHANGED', key: r.key };
+    if (!unchangedSince(obj, r)) return { ok: false, reason: 'VERSION_CHANGED', key: r.key };
   }
   return { ok: true };
 }
@@ -51,7 +60,7 @@ export interface CommitAttempt<T extends Versioned> {
 
 /**
  * Lock the write set, validate the read set, and on success call `apply(key, obj, newVersion)` for
- * every written object with its bumped version, then unlock. Everything happens synchronously, so on
+ * every written object with its bumped commit counter, then unlock. Everything happens synchronously, so on
  * one event loop a commit is atomic with respect to every other commit and read.
  */
 export function commitOcc<T extends Versioned>(

@@ -1,9 +1,10 @@
 /**
  * Hands calls to the method threads. Three rules:
  *
- * - Calls that may write the same object take turns (one at a time per object, in arrival order).
- *   Two writers of one object side by side would almost surely conflict under OCC and one would run
- *   for nothing; readonly calls never wait for a turn.
+ * - Calls that may write the same object take turns (one at a time per object, in arrival order)
+ *   while the object is one entry set: two writers of it side by side would conflict under OCC and
+ *   one would run for nothing. Readonly calls, and writers of an object split into entry sets, do
+ *   not take turns (the executor decides).
  * - At most one Piscina task per thread is outstanding, so a call's time limit starts when it
  *   starts running, not while it queues behind others.
  * - Calls waiting when a thread frees up travel together, up to `maxBatch` in one Piscina task: a
@@ -42,17 +43,23 @@ export class TaskDispatcher {
 
   constructor(private readonly pool: Piscina, private readonly slots: number, private readonly maxBatch = 8) {}
 
-  /** Waits for this object's write turn; call the returned function to pass the turn on. */
-  async writeTurn(objectKey: string): Promise<() => void> {
+  /**
+   * Waits for this object's write turn; call `release` to pass the turn on. `waited` says whether
+   * another writer held it (contention the entry-set policy learns from).
+   */
+  async writeTurn(objectKey: string): Promise<{ release: () => void; waited: boolean }> {
     const previous = this.turns.get(objectKey);
     let release!: () => void;
     const mine = new Promise<void>((r) => { release = r; });
     const tail = previous ? previous.then(() => mine) : mine;
     this.turns.set(objectKey, tail);
     if (previous) await previous;
-    return () => {
-      release();
-      if (this.turns.get(objectKey) === tail) this.turns.delete(objectKey);
+    return {
+      waited: previous !== undefined,
+      release: () => {
+        release();
+        if (this.turns.get(objectKey) === tail) this.turns.delete(objectKey);
+      },
     };
   }
 

@@ -24,12 +24,12 @@ import {
   type Subjects,
 } from '@lambdastore/proto';
 import type { Store, CommitRecord } from '@lambdastore/storage';
-import { LockTable, commitOcc, retryBackoffMs } from '@lambdastore/txn';
+import { LockTable, commitOcc, retryBackoffMs, unchangedSince, type LayoutDecision, type ReadSet, type ReadStamp } from '@lambdastore/txn';
 import { EMPTY_SNAPSHOT } from './snapshot.js';
-import { ObjectCache, objectCacheKey, newCachedObject, type CachedObject } from './objects.js';
+import { ObjectCache, objectCacheKey, type CachedObject } from './objects.js';
 import type { ModuleFiles } from './modules.js';
 import type { TaskDispatcher } from './dispatch.js';
-import { TwoPhase, type Transport } from './twophase.js';
+import { TwoPhase, type LocalPart, type Transport } from './twophase.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { ExecResult, ExecTask, ObjectPart, OpenReply, OpenRequest, PortRequest, PortReply } from './task.js';
 
@@ -67,6 +67,9 @@ export interface ExecutorStats {
   conflicts: number;
   timeouts: number;
   inflight: number;
+  /** Objects split into one entry set per entry, and merged back into one set. */
+  entrySetSplits: number;
+  entrySetMerges: number;
 }
 
 type Outcome = {
@@ -81,7 +84,7 @@ export class Executor {
   /** Why the latest attempt of any chain aborted, for the message of a final TXN_ABORTED. */
   private lastAbort: string | undefined;
   private readonly inflightByKey = new Map<string, { outcome: Promise<Outcome>; fingerprint: Uint8Array }>();
-  readonly stats: ExecutorStats = { calls: 0, commits: 0, conflicts: 0, timeouts: 0, inflight: 0 };
+  readonly stats: ExecutorStats = { calls: 0, commits: 0, conflicts: 0, timeouts: 0, inflight: 0, entrySetSplits: 0, entrySetMerges: 0 };
 
   private readonly channel: BroadcastChannel;
   private readonly channelName: string;
@@ -225,23 +228,26 @@ export class Executor {
   private async run(call: Call, idempotencyKey: DedupKey | undefined): Promise<Outcome> {
     const modulePath = await this.d.modules.path(call.info.moduleId ?? '');
     let outcome: Outcome;
-    if (call.readonly) {
-      outcome = await this.attempts(call, idempotencyKey, modulePath);
+    if (call.readonly || this.d.cache.peek(call.objKey)?.sets.fine) {
+      // Readers, and writers of an object split into entry sets, run side by side (OCC per set).
+      outcome = await this.attempts(call, idempotencyKey, modulePath, undefined);
     } else {
       // The turn passes on once the commit is applied in memory; durability is waited for outside
       // it, so the next writer of the object runs while this commit's batch is being written.
-      const release = await this.d.dispatcher.writeTurn(call.objKey);
+      const arrivedAt = this.d.cache.peek(call.objKey)?.version;
+      const turn = await this.d.dispatcher.writeTurn(call.objKey);
       try {
-        outcome = await this.attempts(call, idempotencyKey, modulePath);
+        outcome = await this.attempts(call, idempotencyKey, modulePath, turn.waited ? arrivedAt : undefined);
       } finally {
-        release();
+        turn.release();
       }
     }
     if (outcome.durable) await outcome.durable;
     return outcome;
   }
 
-  private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string): Promise<Outcome> {
+  /** `waitedSince`: the object's commit counter when this writer queued for a turn it had to wait for. */
+  private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string, waitedSince: number | undefined): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       // A transaction prepared on this object has committed or will soon be decided: read its
       // outcome, not the state before it (a caller that was told "committed" must see it).
@@ -250,7 +256,15 @@ export class Executor {
       if (call.create && obj) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
       if (!call.create && !obj) throw new LambdaStoreError('OBJECT_NOT_FOUND', `${call.ref.type} ${call.ref.id} does not exist`);
       const seenVersion = obj ? obj.version : 0;
-      const result = await this.execute(call, obj, modulePath);
+      const writer = obj !== undefined && !call.readonly;
+      if (writer && obj.sets.fine) this.relayout(obj, obj.policy?.starting(Date.now()));
+      if (writer) obj.writersRunning++;
+      let result: ExecResult;
+      try {
+        result = await this.execute(call, obj, modulePath);
+      } finally {
+        if (writer) obj.writersRunning--;
+      }
       if (!result.ok) {
         const e = result.error!;
         throw new LambdaStoreError(e.code, e.message);
@@ -265,15 +279,21 @@ export class Executor {
       });
       const writes = result.writes ?? [];
       const parts = result.parts ?? [];
+      const reads: ReadSet = result.reads ?? 'all';
+      if (writer && obj.policy && !obj.sets.fine && waitedSince !== undefined && attempt === 1) {
+        // Coarse: would this writer have conflicted with the commits it waited behind, had it run
+        // beside them (true contention), or did it only share the object with them (false)?
+        this.relayout(obj, obj.policy.waitedForTurn(wouldConflict(reads, writes, obj, waitedSince), Date.now()));
+      }
       const remote = parts.filter((p) => !this.d.serves(p.type, p.id));
       if (remote.length > 0) {
-        const committed = await this.commitAcrossWorkers({ call, obj, seenVersion, writes, parts, response, idempotencyKey });
+        const committed = await this.commitAcrossWorkers({ call, obj, seenVersion, reads, writes, parts, response, idempotencyKey });
         if (committed) return committed;
       } else if (call.readonly) {
         // A chain read several objects at different moments: it stands only if none of them moved
         // since (no locks needed: it writes nothing).
         const others = parts.map((p) => this.d.cache.peek(objectCacheKey(p)));
-        const moved = parts.some((p, i) => others[i]?.version !== p.seenVersion) || (parts.length > 0 && obj?.version !== seenVersion);
+        const moved = parts.some((p, i) => !others[i] || !unchangedSince(others[i]!, { version: p.seenVersion, entries: p.reads })) || (parts.length > 0 && obj?.version !== seenVersion);
         if (!moved) {
           // What it read may still be on its way to disk: answer only once it is durable.
           for (const o of [obj, ...others]) if (o?.durable) await o.durable;
@@ -282,7 +302,9 @@ export class Executor {
           return { response };
         }
       } else {
-        const committed = this.commit({ call, obj, seenVersion, writes, parts, response, idempotencyKey });
+        const overlapped = writer && obj.sets.fine && (obj.writersRunning > 0 || obj.version !== seenVersion);
+        const committed = this.commit({ call, obj, seenVersion, reads, writes, parts, response, idempotencyKey });
+        if (writer && obj.sets.fine) this.relayout(obj, obj.policy?.attempted(overlapped, !committed, Date.now()));
         if (committed) return { ...committed.outcome, durable: committed.durable };
       }
       this.stats.conflicts++;
@@ -294,16 +316,26 @@ export class Executor {
     }
   }
 
+  /** Applies the adaptive policy's decision to an object (still in the cache) and counts it. */
+  private relayout(obj: CachedObject, decision: LayoutDecision): void {
+    if (!decision || this.d.cache.peek(obj.key) !== obj) return;
+    obj.sets.relayout(decision === 'split', obj.version);
+    obj.policy?.reset();
+    obj.recentWrites.length = 0; // a fine object does not record them: the ring would have a gap
+    if (decision === 'split') this.stats.entrySetSplits++;
+    else this.stats.entrySetMerges++;
+  }
+
   /** Validate and apply in memory (synchronously: atomic on this event loop), then queue durability. */
   private commit(done: Executed): { durable: Promise<void>; outcome: Outcome } | undefined {
-    const { call, obj, seenVersion, writes, parts, response, idempotencyKey } = done;
+    const { call, obj, seenVersion, reads, writes, parts, response, idempotencyKey } = done;
     const span = tracer.startSpan('lambdastore.commit', { attributes: { 'lambdastore.object': call.objKey.replace('\u0000', '/'), 'lambdastore.writes': writes.length } });
     try {
       let target = obj;
       if (call.create) {
         if (this.d.cache.peek(call.objKey)) throw new LambdaStoreError('OBJECT_EXISTS', `${call.ref.type} ${call.ref.id} already exists`);
         if (this.locks.holder(call.objKey) !== undefined) return undefined; // a transaction is creating it
-        target = newCachedObject(call.ref, call.objKey);
+        target = this.d.cache.newObject(call.ref);
         this.d.cache.insert(target);
       }
       const t = target!;
@@ -312,7 +344,7 @@ export class Executor {
       const partObjects = parts.map((p) => {
         const key = objectCacheKey(p);
         if (!p.create) return this.d.cache.peek(key);
-        return this.d.cache.peek(key) === undefined ? newCachedObject(p, key) : undefined;
+        return this.d.cache.peek(key) === undefined ? this.d.cache.newObject(p) : undefined;
       });
       if (partObjects.some((o) => o === undefined)) return undefined; // evicted, or created meanwhile: run again
       const writesOf = new Map<string, Array<[string, Uint8Array | null]>>([[t.key, writes]]);
@@ -323,7 +355,7 @@ export class Executor {
         writesOf.set(o.key, p.writes);
         writeSet.set(o.key, o);
       });
-      const reads = [{ key: t.key, version: seenVersion }, ...parts.flatMap((p, i) => (p.create ? [] : [{ key: partObjects[i]!.key, version: p.seenVersion }]))];
+      const stamps: ReadStamp[] = [{ key: t.key, version: seenVersion, entries: reads }, ...parts.flatMap((p, i) => (p.create ? [] : [{ key: partObjects[i]!.key, version: p.seenVersion, entries: p.reads ?? 'all' as const }]))];
       parts.forEach((p, i) => {
         // a created object is written even when its init wrote nothing: its meta is its existence
         if (p.create && !writeSet.has(partObjects[i]!.key)) {
@@ -333,7 +365,7 @@ export class Executor {
       });
       const versions = new Map<string, number>();
       const v = commitOcc(
-        { owner: randomUUID(), reads, writes: writeSet },
+        { owner: randomUUID(), reads: stamps, writes: writeSet },
         (k) => this.d.cache.peek(k),
         this.locks,
         (k, o, nv) => { this.d.cache.apply(o, writesOf.get(k)!, nv); versions.set(k, nv); },
@@ -376,11 +408,11 @@ export class Executor {
    * for a read-only chain, one lock-free validation round.
    */
   private async commitAcrossWorkers(done: Executed): Promise<Outcome | undefined> {
-    const { call, obj, seenVersion, writes, parts, response, idempotencyKey } = done;
+    const { call, obj, seenVersion, reads, writes, parts, response, idempotencyKey } = done;
     if (call.create || !obj) {
       throw new LambdaStoreError('NOT_SUPPORTED', 'an init that calls objects on other workers is not supported yet');
     }
-    const local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]>; create?: boolean }> = [{ obj, seenVersion, writes }];
+    const local: LocalPart[] = [{ obj, seenVersion, reads, writes }];
     const remote = new Map<number, ObjectPart[]>();
     const viaShard = new Map<string, number>();
     for (const p of parts) {
@@ -388,12 +420,12 @@ export class Executor {
         const key = objectCacheKey(p);
         if (p.create) {
           if (this.d.cache.peek(key)) return undefined; // created meanwhile: run again (then OBJECT_EXISTS)
-          local.push({ obj: newCachedObject(p, key), seenVersion: 0, writes: p.writes, create: true });
+          local.push({ obj: this.d.cache.newObject(p), seenVersion: 0, writes: p.writes, create: true });
           continue;
         }
         const o = this.d.cache.peek(key);
         if (!o) return undefined; // evicted meanwhile: run again
-        local.push({ obj: o, seenVersion: p.seenVersion, writes: p.writes });
+        local.push({ obj: o, seenVersion: p.seenVersion, reads: p.reads ?? 'all', writes: p.writes });
       } else {
         // One PREPARE per participating worker (a transaction has one part per worker, whatever
         // number of its shards it touches): addressed through the first of its shards seen.
@@ -454,6 +486,8 @@ export class Executor {
       create: call.create,
       maxValueBytes: this.d.options.maxValueBytes,
       channel: this.channelName,
+      // Writers' commits validate what they read, per entry set.
+      trackReads: !call.readonly,
     };
     if (snapshot) {
       task.snapshot = snapshot.base;
@@ -505,8 +539,9 @@ interface Executed {
   call: Call;
   /** The call's own object (undefined for a create). */
   obj: CachedObject | undefined;
-  /** Its version when the attempt read it. */
+  /** Its commit counter when the attempt read it, and which of its entries it read. */
   seenVersion: number;
+  reads: ReadSet;
   writes: Array<[string, Uint8Array | null]>;
   /** Other objects the chain touched. */
   parts: ObjectPart[];
@@ -525,6 +560,21 @@ function fingerprintOf(call: Call): Uint8Array {
   h.update(`${call.create ? '+' : ''}${call.method}\u0000${call.req.argsEncoding ?? 0}\u0000`);
   if (call.req.args) h.update(call.req.args);
   return h.digest().subarray(0, 16);
+}
+
+/**
+ * Whether a writer read or wrote an entry that a commit after counter `since` wrote. Unknown (the
+ * object does not remember that far back: many writers went first) counts as a conflict.
+ */
+function wouldConflict(reads: ReadSet, writes: ReadonlyArray<readonly [string, unknown]>, obj: CachedObject, since: number): boolean {
+  if (obj.version <= since) return false; // the writers it waited for committed nothing
+  const recent = obj.recentWrites;
+  if (recent.length === 0 || recent[0]!.version > since + 1) return true;
+  const later = recent.filter((c) => c.version > since);
+  if (reads === 'all') return later.some((c) => c.writes.length > 0);
+  const keys = new Set(reads);
+  for (const [k] of writes) keys.add(k);
+  return later.some((c) => c.writes.some(([k]) => keys.has(k)));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -4,13 +4,25 @@
  * least-recently-used past a byte budget. Every call reads from here, never from disk directly.
  */
 import type { Store, ObjectKey } from '@lambdastore/storage';
+import { EntrySets, EntrySetPolicy, type Granularity } from '@lambdastore/txn';
 import { packEntries } from './snapshot.js';
 
 export interface CachedObject {
   readonly ref: ObjectKey;
   readonly key: string;
-  /** Commit counter (the OCC version of the object's single entry set). */
+  /** Commit counter: bumped by every commit that writes the object. */
   version: number;
+  /** Its entry sets: versions per set (one set, or one per entry). */
+  sets: EntrySets;
+  /** When to split or merge the sets (adaptive granularity only). */
+  policy: EntrySetPolicy | undefined;
+  /**
+   * Entries written by the latest commits, newest last (adaptive only): a writer that waited for
+   * its turn checks whether it would have conflicted with the commits it waited behind.
+   */
+  recentWrites: Array<{ version: number; writes: ReadonlyArray<readonly [string, unknown]> }>;
+  /** Writer calls of this object running now (fine mode: did writers overlap?). */
+  writersRunning: number;
   createdAtMs: number;
   entries: Map<string, Uint8Array>;
   bytes: number;
@@ -38,9 +50,16 @@ function resetPacking(obj: CachedObject): void {
 
 export const objectCacheKey = (ref: ObjectKey): string => ref.type + '\u0000' + ref.id;
 
-/** A new, empty object (a create), before its commit. */
-export function newCachedObject(ref: ObjectKey, key: string): CachedObject {
-  return { ref: { type: ref.type, id: ref.id }, key, version: 0, createdAtMs: Date.now(), entries: new Map(), bytes: 0, ...EMPTY_PACKING, overlay: new Map(), durable: undefined };
+/** Commits an object remembers the entries of (adaptive granularity). */
+const RECENT_WRITES = 64;
+
+function entrySetsFields(granularity: Granularity, version: number): Pick<CachedObject, 'sets' | 'policy' | 'recentWrites' | 'writersRunning'> {
+  return {
+    sets: new EntrySets(version, granularity === 'fine'),
+    policy: granularity === 'adaptive' ? new EntrySetPolicy() : undefined,
+    recentWrites: [],
+    writersRunning: 0,
+  };
 }
 
 export class ObjectCache {
@@ -48,7 +67,16 @@ export class ObjectCache {
   private readonly loading = new Map<string, Promise<CachedObject | undefined>>();
   private totalBytes = 0;
 
-  constructor(private readonly store: Store, private readonly maxBytes: number) {}
+  /**
+   * `granularity`: how objects lay out their entry sets (worker option `entrySets`): one set each,
+   * one per entry, or adaptive (start with one, split and merge as writers contend).
+   */
+  constructor(private readonly store: Store, private readonly maxBytes: number, readonly granularity: Granularity = 'adaptive') {}
+
+  /** A new, empty object (a create), before its commit; `insert` it once created. */
+  newObject(ref: ObjectKey): CachedObject {
+    return { ref: { type: ref.type, id: ref.id }, key: objectCacheKey(ref), version: 0, ...entrySetsFields(this.granularity, 0), createdAtMs: Date.now(), entries: new Map(), bytes: 0, ...EMPTY_PACKING, overlay: new Map(), durable: undefined };
+  }
 
   /** The object, loading it if needed; undefined when it does not exist. */
   async get(ref: ObjectKey): Promise<CachedObject | undefined> {
@@ -84,6 +112,7 @@ export class ObjectCache {
       ref: { type: ref.type, id: ref.id },
       key,
       version: stored.meta.version,
+      ...entrySetsFields(this.granularity, stored.meta.version),
       createdAtMs: stored.meta.createdAtMs,
       entries: stored.entries,
       bytes,
@@ -115,6 +144,11 @@ export class ObjectCache {
       }
     }
     obj.version = newVersion;
+    obj.sets.noteWrites(writes, newVersion);
+    if (obj.policy && !obj.sets.fine) {
+      obj.recentWrites.push({ version: newVersion, writes });
+      if (obj.recentWrites.length > RECENT_WRITES) obj.recentWrites.shift();
+    }
     obj.bytes += delta;
     this.totalBytes += delta;
     if (!obj.packed) return;

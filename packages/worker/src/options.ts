@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_PREFIX } from '@lambdastore/proto';
+import type { Granularity } from '@lambdastore/txn';
 
 /** Worker settings. Every duration is in ms and every size in bytes; defaults in DEFAULTS. */
 export interface WorkerOptions {
@@ -37,6 +38,8 @@ export interface WorkerOptions {
   threadMaxHeapMb?: number;
   /** fsync every commit batch (true). */
   syncWrites?: boolean;
+  /** OCC granularity inside an object: one entry set, one per entry, or adaptive (the default). */
+  entrySets?: Granularity;
   /** Chain replication: resend records a successor has not acknowledged after this long (200). */
   chainResendIntervalMs?: number;
   /** Chain replication: ask again for a state transfer that made no progress for this long (3000). */
@@ -66,6 +69,7 @@ export const DEFAULTS = {
   dedupSweepIntervalMs: 60_000,
   threadMaxHeapMb: 256,
   syncWrites: true,
+  entrySets: 'adaptive',
   chainResendIntervalMs: 200,
   stateTransferRetryMs: 3000,
   pauseDetectMs: 2000,

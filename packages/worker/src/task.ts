@@ -25,6 +25,8 @@ export interface ExecTask {
   trace?: Record<string, string>;
   /** BroadcastChannel on which the thread asks the main thread about callees of `ctx.invoke`. */
   channel: string;
+  /** Report which entries the call read (`ExecResult.reads`): its commit validates them. */
+  trackReads?: boolean;
 }
 
 /** Thread -> main over the worker's BroadcastChannel: open a callee object for `ctx.invoke`. */
@@ -59,6 +61,8 @@ export interface ObjectPart {
   /** Version the transaction read; validated at commit. */
   seenVersion: number;
   writes: Array<[string, Uint8Array | null]>;
+  /** Entries read (validated per entry set at commit); absent = the whole object (it scanned). */
+  reads?: string[];
   /** Created by the transaction (ctx.create): it must still not exist at commit. */
   create?: boolean;
 }
@@ -74,6 +78,8 @@ export interface ExecResult {
   resultEncoding?: number;
   /** Entry writes, values encoded with their tag byte; null deletes. In write order, last wins. */
   writes?: Array<[string, Uint8Array | null]>;
+  /** Entries of the call's own object it read, when the task asked (`trackReads`) and it did not scan. */
+  reads?: string[];
   /** Other objects of this worker the call's chain touched through ctx.invoke. */
   parts?: ObjectPart[];
   error?: ExecError;

@@ -97,6 +97,8 @@ interface View {
   overlay: PackedEntries | undefined;
   writes: Map<string, Uint8Array | null>;
   seenVersion: number;
+  /** Entries read, for validation per entry set; undefined once the call scanned (it read them all). */
+  reads: Set<string> | undefined;
   /** Created by this chain (ctx.create). */
   create: boolean;
   /** Values fetched on demand (objects too large to ship), and the fetch itself. */
@@ -135,6 +137,7 @@ export async function execute(task: ExecTask): Promise<ExecResult> {
       result: out.kind === OUTCOME.BYTES ? out.bytes! : out.kind === OUTCOME.JSON ? utf8.encode(out.text) : new Uint8Array(0),
       resultEncoding: out.kind === OUTCOME.BYTES ? ENCODING.RAW : ENCODING.JSON,
     };
+    if (task.trackReads && root.reads) result.reads = [...root.reads];
     const parts = chain.parts();
     if (parts.length > 0) result.parts = parts;
     return result;
@@ -177,6 +180,7 @@ class Chain {
       overlay: overlay ? new PackedEntries(overlay) : undefined,
       writes: new Map(),
       seenVersion: version,
+      reads: new Set(),
       create: false,
       fetched: new Map(),
       ask: undefined,
@@ -188,6 +192,7 @@ class Chain {
     const rootKey = `${this.task.type}\u0000${this.task.id}`;
     return [...this.views].filter(([k]) => k !== rootKey).map(([, v]) => {
       const part: ObjectPart = { type: v.type, id: v.id, seenVersion: v.seenVersion, writes: [...v.writes] };
+      if (v.reads) part.reads = [...v.reads];
       if (v.create) part.create = true;
       return part;
     });
@@ -236,6 +241,7 @@ class Chain {
         if (!live) return ENDED;
         try {
           if (typeof key !== 'string') return 'INVALID_ARGUMENT\u0000key must be a string';
+          view.reads?.add(key);
           const answer = (v: Uint8Array | null) => {
             if (v === null || v.length === 0) return callback(cb, 0, undefined);
             if (v[0] === TAG_BYTES) return callback(cb, 2, v.length - 1);
@@ -306,6 +312,7 @@ class Chain {
         if (!live) return ENDED;
         try {
           if (typeof prefix !== 'string') return 'INVALID_ARGUMENT\u0000prefix must be a string';
+          view.reads = undefined; // a predicate read: it conflicts with any write of the object
           const max = typeof limit === 'number' && limit > 0 ? limit : 0;
           const finish = (baseKeys: Iterable<string>) => {
             const keys = new Set<string>();

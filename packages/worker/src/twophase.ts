@@ -19,10 +19,20 @@
  */
 import { lambdastore, LambdaStoreError, errorFromWire, type Subjects } from '@lambdastore/proto';
 import type { Store, ObjectChange } from '@lambdastore/storage';
-import type { LockTable } from '@lambdastore/txn';
-import { newCachedObject, objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
+import { unchangedSince, type LockTable, type ReadSet } from '@lambdastore/txn';
+import { objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
 import type { ObjectPart } from './task.js';
 import { EMPTY_SNAPSHOT } from './snapshot.js';
+
+/** One of this worker's objects in a chain: the commit counter read at, what was read and written. */
+export interface LocalPart {
+  obj: CachedObject;
+  seenVersion: number;
+  /** Entries read (default: all). */
+  reads?: ReadSet;
+  writes: Array<[string, Uint8Array | null]>;
+  create?: boolean;
+}
 
 export interface Transport {
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
@@ -121,7 +131,7 @@ export class TwoPhase {
   async commit(args: {
     txnId: string;
     rootShard: number;
-    local: Array<{ obj: CachedObject; seenVersion: number; writes: Array<[string, Uint8Array | null]>; create?: boolean }>;
+    local: LocalPart[];
     remote: Map<number, ObjectPart[]>;
     /** A read-only chain: nothing is applied or written here; participants only validate. */
     readonly: boolean;
@@ -137,7 +147,7 @@ export class TwoPhase {
     }
     try {
       for (const l of local) {
-        if (l.create ? this.d.cache.peek(l.obj.key) !== undefined : this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion) {
+        if (l.create ? this.d.cache.peek(l.obj.key) !== undefined : this.d.cache.peek(l.obj.key) !== l.obj || !unchangedSince(l.obj, { version: l.seenVersion, entries: l.reads })) {
           args.onAbort(`changed since read: ${l.obj.ref.type} ${l.obj.ref.id}`);
           return undefined;
         }
@@ -195,18 +205,18 @@ export class TwoPhase {
    * consistent state; a locked object may belong to a writer already decided, so it counts as moved.
    */
   async validateReadOnly(args: {
-    local: Array<{ obj: CachedObject; seenVersion: number }>;
+    local: LocalPart[];
     remote: Map<number, ObjectPart[]>;
     onAbort: (why: string) => void;
   }): Promise<boolean> {
     for (const l of args.local) {
-      if (this.d.cache.peek(l.obj.key) !== l.obj || l.obj.version !== l.seenVersion || this.d.locks.holder(l.obj.key) !== undefined) {
+      if (this.d.cache.peek(l.obj.key) !== l.obj || !unchangedSince(l.obj, { version: l.seenVersion, entries: l.reads }) || this.d.locks.holder(l.obj.key) !== undefined) {
         args.onAbort(`changed or locked since read: ${l.obj.ref.type} ${l.obj.ref.id}`);
         return false;
       }
     }
     const checks = await Promise.allSettled([...args.remote].map(async ([shard, parts]) => {
-      const msg = lambdastore.TxnPrepare.encode({ txnId: '', parts: parts.map((p) => ({ object: { type: p.type, id: p.id }, seenVersion: p.seenVersion })) }).finish();
+      const msg = lambdastore.TxnPrepare.encode({ txnId: '', parts: parts.map((p) => ({ object: { type: p.type, id: p.id }, seenVersion: p.seenVersion, ...readsOnWire(p) })) }).finish();
       const vote = lambdastore.TxnVote.decode(await this.d.transport.request(this.d.subjects.shardTxn(shard, 'validate'), msg, PREPARE_TIMEOUT_MS));
       if (!vote.yes) throw errorFromWire(vote.error);
     }));
@@ -227,6 +237,7 @@ export class TwoPhase {
       parts: parts.map((p) => ({
         object: { type: p.type, id: p.id },
         seenVersion: p.seenVersion,
+        ...readsOnWire(p),
         create: !!p.create,
         writes: p.writes.map(([key, v]) => (v === null ? { key, deleted: true } : { key, value: v })),
       })),
@@ -310,7 +321,7 @@ export class TwoPhase {
     for (const p of msg.parts) {
       const ref = { type: p.object?.type ?? '', id: p.object?.id ?? '' };
       const obj = await this.d.cache.get(ref);
-      if (!obj || obj.version !== Number(p.seenVersion) || this.d.locks.holder(obj.key) !== undefined) {
+      if (!obj || !unchangedSince(obj, stampOf(p)) || this.d.locks.holder(obj.key) !== undefined) {
         const e = new LambdaStoreError('TXN_ABORTED', `changed or locked since read: ${ref.type} ${ref.id}`);
         return lambdastore.TxnVote.encode({ yes: false, error: { code: e.code, message: e.message, retryable: true } }).finish();
       }
@@ -344,7 +355,7 @@ export class TwoPhase {
         }
         continue;
       }
-      if (!o || this.d.cache.peek(o.key) !== o || o.version !== Number(msg.parts[i]!.seenVersion)) {
+      if (!o || this.d.cache.peek(o.key) !== o || !unchangedSince(o, stampOf(msg.parts[i]!))) {
         this.d.locks.unlockAll(lockKeys, msg.txnId);
         return o ? vote(false, new LambdaStoreError('TXN_ABORTED', `${refs[i]!.type} ${refs[i]!.id} changed since the chain read it`)) : vote(false, new LambdaStoreError('OBJECT_NOT_FOUND', `${refs[i]!.type} ${refs[i]!.id} does not exist`));
       }
@@ -383,7 +394,7 @@ export class TwoPhase {
           const ref = { type: p.object!.type!, id: p.object!.id! };
           let obj = await this.d.cache.get(ref);
           if (p.create && !obj) {
-            obj = newCachedObject(ref, objectCacheKey(ref));
+            obj = this.d.cache.newObject(ref);
             this.d.cache.insert(obj);
           }
           if (!obj) continue;
@@ -443,4 +454,14 @@ function decodeShards(b: Uint8Array): number[] {
   const out: number[] = [];
   for (let i = 0; i + 4 <= b.byteLength; i += 4) out.push(view.getUint32(i, true));
   return out;
+}
+
+/** The read set of a part on the wire: listed entries, or nothing listed (= the whole object). */
+function readsOnWire(p: ObjectPart): { readsListed: boolean; reads: string[] } {
+  return p.reads ? { readsListed: true, reads: p.reads } : { readsListed: false, reads: [] };
+}
+
+/** A read stamp from the wire. */
+function stampOf(p: lambdastore.ITxnObjectPart): { version: number; entries: ReadSet } {
+  return { version: Number(p.seenVersion), entries: p.readsListed ? (p.reads ?? []) : 'all' };
 }

@@ -27,6 +27,7 @@ import {
   type Subjects,
 } from '@lambdastore/proto';
 import { Store } from '@lambdastore/storage';
+import { GRANULARITIES } from '@lambdastore/txn';
 import { ObjectCache } from './objects.js';
 import { ModuleFiles } from './modules.js';
 import { Executor } from './executor.js';
@@ -81,7 +82,7 @@ export class LambdaStoreWorker {
       return kv;
     };
     this.dispatcher = new TaskDispatcher(pool, options.threads);
-    this.cache = new ObjectCache(store, options.cacheMaxBytes);
+    this.cache = new ObjectCache(store, options.cacheMaxBytes, options.entrySets);
     // A write that lost its chain before the tail had it fails retryably; only a local disk failure is fatal.
     const fatal = (err: Error) => {
       if (isChainRoleLost(err)) console.error(`[worker ${options.workerId}] ${err.message}`);
@@ -143,6 +144,9 @@ export class LambdaStoreWorker {
     await mkdir(opts.dataDir, { recursive: true });
     const workerId = opts.workerId ?? (await persistentWorkerId(opts.dataDir));
     if (!WORKER_ID.test(workerId)) throw new LambdaStoreError('INVALID_ARGUMENT', `invalid worker id ${workerId}: use 1-64 of [A-Za-z0-9_-]`);
+    if (opts.entrySets !== undefined && !GRANULARITIES.includes(opts.entrySets)) {
+      throw new LambdaStoreError('INVALID_ARGUMENT', `invalid entrySets ${JSON.stringify(opts.entrySets)}: use ${GRANULARITIES.join(', ')}`);
+    }
     const options: ResolvedWorkerOptions = { ...DEFAULTS, threads: defaultThreads(), ...stripUndefined(opts), servers: opts.servers, dataDir: opts.dataDir, workerId };
     const store = await Store.open(join(options.dataDir, 'db'), { sync: options.syncWrites });
     const pool = new Piscina({
@@ -349,6 +353,8 @@ export class LambdaStoreWorker {
       threads: this.options.threads,
       abortsTotal: this.executor.stats.conflicts,
       commitsTotal: this.executor.stats.commits,
+      entrySetSplits: this.executor.stats.entrySetSplits,
+      entrySetMerges: this.executor.stats.entrySetMerges,
       replicaShards: [...this.transfer.synced].filter((s) => !this.shardSubs.has(s)).sort((a, b) => a - b),
       unackedRecords: this.replicator.stats().unacked,
     }).finish();

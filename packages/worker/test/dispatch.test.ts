@@ -62,12 +62,13 @@ describe('task dispatcher (real Piscina threads)', function () {
     const d = new TaskDispatcher(pool, 1, 8);
     const order: string[] = [];
     const r1 = await d.writeTurn('obj');
-    const second = d.writeTurn('obj').then((r) => { order.push('second'); r(); });
-    const other = d.writeTurn('other').then((r) => { order.push('other'); r(); });
+    expect(r1.waited).to.equal(false);
+    const second = d.writeTurn('obj').then((r) => { order.push(`second${r.waited ? ' (waited)' : ''}`); r.release(); });
+    const other = d.writeTurn('other').then((r) => { order.push(`other${r.waited ? ' (waited)' : ''}`); r.release(); });
     await other;
     order.push('first done');
-    r1();
+    r1.release();
     await second;
-    expect(order).to.deep.equal(['other', 'first done', 'second']);
+    expect(order).to.deep.equal(['other', 'first done', 'second (waited)']);
   });
 });

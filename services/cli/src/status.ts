@@ -52,13 +52,15 @@ export function formatStatus(cfg: ClusterConfig): string {
     workers.length === 0
       ? '  (none)'
       : table(
-          ['id', 'alive', 'shards', 'calls', 'inflight', 'pid'],
+          ['id', 'alive', 'shards', 'calls', 'inflight', 'aborts', 'splits/merges', 'pid'],
           workers.map((w) => [
             w.id ?? '',
             w.alive ? 'yes' : 'NO',
             ranges(shardsOf.get(w.id ?? '') ?? []) || '-',
             String(w.callsTotal ?? 0),
             String(w.inflight ?? 0),
+            String(w.abortsTotal ?? 0),
+            `${w.entrySetSplits ?? 0}/${w.entrySetMerges ?? 0}`,
             w.pid ? String(w.pid) : '-',
           ]),
         ),

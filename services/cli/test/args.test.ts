@@ -123,7 +123,7 @@ describe('cli status formatting', () => {
       ],
       workers: [
         { id: 'w2', alive: false, callsTotal: 5, pid: 42 },
-        { id: 'w1', alive: true, callsTotal: 1234, inflight: 2, pid: 41 },
+        { id: 'w1', alive: true, callsTotal: 1234, inflight: 2, abortsTotal: 9, entrySetSplits: 3, entrySetMerges: 1, pid: 41 },
       ],
       types: [{ name: 'Account', version: 3, methods: [{ name: 'balance', readonly: true }, { name: 'deposit' }] }],
     });
@@ -131,8 +131,8 @@ describe('cli status formatting', () => {
     expect(text).to.include('config v12');
     expect(text).to.include('4 shards (3 assigned)');
     expect(text).to.include('1/2 workers alive');
-    expect(text).to.match(/^w1\s+yes\s+0,2\s+1234\s+2\s+41$/m);
-    expect(text).to.match(/^w2\s+NO\s+1-2\s+5\s+0\s+42$/m);
+    expect(text).to.match(/^w1\s+yes\s+0,2\s+1234\s+2\s+9\s+3\/1\s+41$/m);
+    expect(text).to.match(/^w2\s+NO\s+1-2\s+5\s+0\s+0\s+0\/0\s+42$/m);
     expect(text).to.match(/^2\s+w1 -> w2\s+2$/m);
     expect(text).to.match(/^3\s+\(unassigned\)\s+0$/m);
     expect(text).to.match(/^Account\s+v3\s+balance \(ro\), deposit$/m);

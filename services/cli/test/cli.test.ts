@@ -165,7 +165,7 @@ describe('lambdastore CLI against a real nats-server', function () {
     const r = await cli('status', ...conn());
     expect(r.code).to.equal(0);
     expect(r.out).to.include('cluster cli-test  config v3  4 shards (4 assigned)');
-    expect(r.out).to.match(/^w1\s+yes\s+0-3\s+77\s+0\s+1234$/m);
+    expect(r.out).to.match(/^w1\s+yes\s+0-3\s+77\s+0\s+0\s+0\/0\s+1234$/m);
     expect(r.out).to.match(/^Account\s+v2\s+balance \(ro\), deposit$/m);
   });
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * lambdastore worker process.
- *   node services/worker/dist/src/main.js --nats <url> --data <dir> [--id <workerId>] [--prefix lambdastore] [--threads N]
+ *   node services/worker/dist/src/main.js --nats <url> --data <dir> [--id <workerId>] [--prefix lambdastore] [--threads N] [--entry-sets coarse|fine|adaptive]
  * Prints `worker <id> ready` once it has joined; SIGINT/SIGTERM stop it cleanly (exit 0).
  */
 import { parseArgs } from 'node:util';
 import { startOtel } from '@lambdastore/telemetry';
+import type { Granularity } from '@lambdastore/worker';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -16,11 +17,12 @@ async function main(): Promise<void> {
       prefix: { type: 'string', default: process.env.LAMBDASTORE_PREFIX },
       threads: { type: 'string' },
       'heartbeat-interval-ms': { type: 'string' },
+      'entry-sets': { type: 'string' },
     },
     strict: true,
   });
   if (!values.nats || !values.data) {
-    console.error('usage: worker --nats <url> --data <dir> [--id <workerId>] [--prefix lambdastore] [--threads N]');
+    console.error('usage: worker --nats <url> --data <dir> [--id <workerId>] [--prefix lambdastore] [--threads N] [--entry-sets coarse|fine|adaptive]');
     process.exit(2);
   }
   const stopTelemetry = await startOtel('lambdastore-worker');
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
     prefix: values.prefix,
     threads: num(values.threads),
     heartbeatIntervalMs: num(values['heartbeat-interval-ms']),
+    entrySets: values['entry-sets'] as Granularity | undefined,
   });
   console.log(`worker ${worker.id} ready`);
   let stopping = false;
