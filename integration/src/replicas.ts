@@ -43,10 +43,16 @@ export async function waitReplicated(t: TestCluster, hb: HeartbeatWatch, length:
     }
     for (const w of alive) {
       const beat = hb.latest.get(w);
-      if (!beat || beat.unackedRecords > 0 || Number(beat.configVersion) < Number(cfg.version)) { why = `${w} has unacknowledged records or an old map`; return false; }
+      if (!beat || beat.unackedRecords > 0 || Number(beat.configVersion) < Number(cfg.version)) {
+        why = `${w}: ${beat?.unackedRecords} unacknowledged records, map ${beat?.configVersion} of ${cfg.version}; chains ${cfg.shards.map((s) => `${s.shard}:${s.chain?.join('>')}@${s.epoch}`).join(' ')}`;
+        return false;
+      }
     }
     return cfg;
-  }, timeoutMs, `every shard replicated on ${length} caught-up workers (${why})`, 100);
+  }, timeoutMs, `every shard replicated on ${length} caught-up workers`, 100).catch((err: Error) => {
+    const tails = [t.cluster.coordinator, ...t.cluster.workers].map((p) => `--- ${p.name}\n${p.output().slice(-2000)}`);
+    throw new Error(`${err.message} (last seen: ${why})\n${tails.join('\n')}`);
+  });
 }
 
 /** shard -> worker -> digest of every key of that shard in the worker's LevelDB (cluster stopped). */
