@@ -8,6 +8,8 @@
 //     install (stamp: node_modules/.setup-stamp); `npm install` when there is no lock file.
 //  3. nats-server: the platform starts its own, but it must be installed. As root on Debian/Ubuntu we
 //     install it with apt-get; otherwise we say how, in one line, and exit 1.
+//  4. chromium (Debian's), for the dashboard's browser test: installed the same way as nats-server.
+//     Without it only that test fails, with a message saying how to install it; setup goes on.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
@@ -90,14 +92,23 @@ function hasAptGet() {
   return dirs.some((d) => d && existsSync(join(d, 'apt-get')));
 }
 
-if (!findNatsServer()) {
+/** apt-get install as root on Debian/Ubuntu; false when this machine cannot do that. */
+function aptInstall(pkg) {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (process.platform === 'linux' && isRoot && isDebianLike() && hasAptGet()) {
-    console.error('setup: installing nats-server with apt-get');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const r = spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq nats-server'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    if (r.status !== 0 || !findNatsServer()) fail(NATS_HINT);
-  } else {
-    fail(NATS_HINT);
+  if (!(process.platform === 'linux' && isRoot && isDebianLike() && hasAptGet())) return false;
+  console.error(`setup: installing ${pkg} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const r = spawnSync('sh', ['-c', `apt-get update -qq && apt-get install -y -qq ${pkg}`], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  return r.status === 0;
+}
+
+if (!findNatsServer()) {
+  if (!aptInstall('nats-server') || !findNatsServer()) fail(NATS_HINT);
+}
+
+// ---- 4. chromium (dashboard test) -------------------------------------------------------------
+if (!['/usr/bin/chromium', '/usr/bin/chromium-browser'].some((p) => existsSync(p)) && !process.env.LAMBDASTORE_CHROMIUM) {
+  if (!aptInstall('chromium')) {
+    console.error('setup: chromium not found; the dashboard browser test will fail (Debian/Ubuntu: sudo apt-get install -y chromium, or set LAMBDASTORE_CHROMIUM to a Chromium binary)');
   }
 }

@@ -24,7 +24,7 @@ describe('walking skeleton, end to end', function () {
     t = await startTestCluster();
     nc = await natsConnect({ servers: t.cluster.natsUrl });
     const types = await t.client.deployFile(fixture('testtypes.ts'));
-    expect(types.map((x) => x.name).sort()).to.deep.equal(['Counter', 'Wallet']);
+    expect(types.map((x) => x.name).sort()).to.deep.equal(['Counter', 'Relay', 'Wallet']);
     await t.client.deployFile(example('bank/account.ts'));
   });
   after(async () => {
@@ -37,7 +37,7 @@ describe('walking skeleton, end to end', function () {
     expect(cfg.numShards).to.equal(16);
     const heads = new Set(cfg.shards.map((s) => s.chain?.[0]));
     expect(heads.size).to.equal(3);
-    expect(cfg.types.map((x) => x.name).sort()).to.deep.equal(['Account', 'Counter', 'Wallet']);
+    expect(cfg.types.map((x) => x.name).sort()).to.deep.equal(['Account', 'Counter', 'Relay', 'Wallet']);
   });
 
   it('creates objects and invokes methods through the client', async () => {
@@ -160,13 +160,36 @@ describe('walking skeleton, end to end', function () {
     for (const w of t.cluster.workers) expect(await readFile(w.logFile, 'utf8')).not.to.match(/---- exited/);
   });
 
-  it('exports no traces when no OTEL_* variable is set', async () => {
-    // Every test above made spans on the workers' no-op tracer; none may have been printed or sent.
-    const { readFile } = await import('node:fs/promises');
+  it('exports no traces when no OTEL_* variable is set, and opens no connection but NATS', async () => {
+    // Every test above made spans (1 root in 100 sampled, for the dashboard); none may have been
+    // printed, and no process may hold a TCP connection to anything but the NATS server: an
+    // exporter would have connected to its collector (localhost:4318 by default) by now.
+    const { readFile, readdir, readlink } = await import('node:fs/promises');
     for (const w of t.cluster.workers) {
       const log = await readFile(w.logFile, 'utf8');
       expect(log, w.name).to.not.match(/traceId/);
     }
     for (const k of Object.keys(process.env)) expect(k.startsWith('OTEL_'), `test environment sets ${k}`).to.equal(false);
+    const natsPort = Number(new URL(t.cluster.natsUrl).port);
+    for (const p of [...t.cluster.workers, t.cluster.coordinator]) {
+      const inodes = new Set<string>();
+      for (const fd of await readdir(`/proc/${p.pid}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${p.pid}/fd/${fd}`).catch(() => ''));
+        if (m) inodes.add(m[1]!);
+      }
+      const peers: number[] = [];
+      for (const table of ['tcp', 'tcp6']) {
+        const text = await readFile(`/proc/${p.pid}/net/${table}`, 'utf8');
+        for (const line of text.split('\n').slice(1)) {
+          const f = line.trim().split(/\s+/);
+          // local, remote (hex ip:port), state (0A = LISTEN), ..., inode
+          if (f.length < 10 || f[3] === '0A' || !inodes.has(f[9]!)) continue;
+          peers.push(parseInt(f[2]!.split(':')[1]!, 16));
+        }
+      }
+      expect(peers.length, `${p.name} has its NATS connection`).to.be.at.least(1);
+      expect(peers.every((port) => port === natsPort), `${p.name} connects only to NATS (${peers.join(', ')})`).to.equal(true);
+    }
   });
+
 });

@@ -7,29 +7,23 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { connect as natsConnect, headers } from '@nats-io/transport-node';
-import { propagation, trace } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { eventually } from '@lambdastore/testkit';
 import { startTestCluster, fixture, type TestCluster } from '../src/cluster.js';
+import { testSpanExporter } from '../src/tracing.js';
 
 describe('tracing across processes', function () {
   this.timeout(120_000);
   let t: TestCluster;
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  // Registered when the suite starts, not when the file loads: other suites run without it.
+  let exporter: ReturnType<typeof testSpanExporter>;
 
   before(async () => {
-    trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    exporter = testSpanExporter();
     t = await startTestCluster({ env: { OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } });
     await t.client.deployFile(fixture('testtypes.ts'));
   });
   after(async () => {
     await t?.stop();
-    trace.disable();
-    propagation.disable();
-    await provider.shutdown();
   });
 
   const workerLogs = async () => (await Promise.all(t.cluster.workers.map((w) => readFile(w.logFile, 'utf8')))).join('\n');
@@ -59,5 +53,49 @@ describe('tracing across processes', function () {
     expect(JSON.parse(new TextDecoder().decode(m.data))).to.deep.equal({ ok: true, result: 1 });
     await eventually(async () => new RegExp(`traceId: '${traceId}'[\\s\\S]{0,400}name: 'lambdastore.ingress'`).test(await workerLogs()), 15_000, 'the ingress span in the caller trace');
     await nc.close();
+  });
+});
+
+describe('OTLP export when OTEL_* asks for it', function () {
+  this.timeout(120_000);
+  let t: TestCluster;
+  let collector: import('node:http').Server;
+  const received: Array<{ path: string; body: Buffer }> = [];
+
+  before(async () => {
+    const { createServer } = await import('node:http');
+    collector = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', body: Buffer.concat(chunks) });
+        res.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
+    const port = (collector.address() as import('node:net').AddressInfo).port;
+    t = await startTestCluster({
+      workers: 1,
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_TRACES_SAMPLER: 'always_on',
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+        OTEL_METRIC_EXPORT_INTERVAL: '500',
+        OTEL_LOGS_EXPORTER: 'none',
+      },
+    });
+    await t.client.deployFile(fixture('testtypes.ts'));
+  });
+  after(async () => {
+    await t?.stop();
+    collector?.closeAllConnections();
+    await new Promise((r) => collector?.close(r));
+  });
+
+  it('sends spans and metrics over OTLP/HTTP to the collector', async () => {
+    await t.client.create('Counter', 'exported');
+    await t.client.invoke('Counter', 'exported', 'add', [1]);
+    await eventually(() => received.some((r) => r.path === '/v1/traces' && r.body.includes('lambdastore.execute')), 15_000, 'execute spans at /v1/traces');
+    await eventually(() => received.some((r) => r.path === '/v1/metrics' && r.body.includes('lambdastore.calls')), 15_000, 'lambdastore.calls at /v1/metrics');
   });
 });

@@ -9,15 +9,19 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { extractTraceContext, lambdastore, subjects, type Subjects } from '@lambdastore/proto';
+import { extractTraceContext, lambdastore, spanOutbox, subjects, type MetricsSnapshot, type SpanBatch, type Subjects } from '@lambdastore/proto';
 import { ClusterModel, type ClusterConfigData, type HeartbeatInput, type ModelOptions } from './cluster-model.js';
 import { encodeConfig } from './config-codec.js';
 import { malformedRequest, toWireError } from './errors.js';
 import { ModuleChecker, moduleIdOf } from './module-check.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
 import { CoordinatorStore } from './store.js';
+import { OpsTelemetry } from './ops-telemetry.js';
+import { Dashboard } from './dashboard.js';
 
 const tracer = trace.getTracer('@lambdastore/coordinator');
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 export class Coordinator {
   readonly options: ResolvedOptions;
@@ -35,6 +39,10 @@ export class Coordinator {
   private flushing: Promise<void> | undefined;
   private persistedVersion = 0;
   private lastPersistErrorAtMs = 0;
+  /** What the workers report about their traffic (dashboard, `lambdastore top`). */
+  readonly ops: OpsTelemetry;
+  private dashboard: Dashboard | undefined;
+  private dashboardAddress: string | undefined;
 
   constructor(opts: CoordinatorOptions) {
     this.options = resolveOptions(opts);
@@ -45,6 +53,17 @@ export class Coordinator {
       maxBytes: this.options.maxModuleBytes,
       maxConcurrent: this.options.maxConcurrentModuleChecks,
     });
+    this.ops = new OpsTelemetry({ slowTraceMs: this.options.slowTraceMs });
+  }
+
+  /** The dashboard's URL once started (undefined without a dashboard). */
+  get dashboardUrl(): string | undefined {
+    return this.dashboardAddress;
+  }
+
+  /** The cluster map and traffic as the dashboard shows it. */
+  opsSnapshot() {
+    return this.ops.snapshot(this.model?.snapshot(), Date.now());
   }
 
   /** Connects, loads or creates the persisted config, subscribes, and starts the timers. */
@@ -63,10 +82,22 @@ export class Coordinator {
       // Admin requests go to a queue group, so a standby coordinator would not answer twice.
       this.subs.push(this.nc.subscribe(s.adminConfig, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onConfigRequest(msg)); } }));
       this.subs.push(this.nc.subscribe(s.adminDeploy, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onDeploy(msg)); } }));
+      this.subs.push(this.nc.subscribe(s.adminOps, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.reply(msg, utf8.encode(JSON.stringify(this.opsSnapshot()))); } }));
+      this.subs.push(this.nc.subscribe(s.telemetryMetrics, { callback: (err, msg) => { if (!err) this.onTelemetry(msg, false); } }));
+      this.subs.push(this.nc.subscribe(s.telemetrySpans, { callback: (err, msg) => { if (!err) this.onTelemetry(msg, true); } }));
       // Subscriptions are live on the server once flush returns: "started" means "serving".
       await this.nc.flush();
 
+      if (o.dashboard) {
+        this.dashboard = new Dashboard({ snapshot: () => this.opsSnapshot(), trace: (id) => this.ops.trace(id) }, { ...o.dashboard, pushIntervalMs: o.dashboardPushIntervalMs });
+        this.dashboardAddress = await this.dashboard.start();
+      }
       this.timers.push(setInterval(() => this.onTick(), o.livenessCheckIntervalMs));
+      // The coordinator's own sampled spans (deploys) join the workers' in the trace ring.
+      this.timers.push(setInterval(() => {
+        const { spans, dropped } = spanOutbox.drain();
+        if (spans.length > 0 || dropped > 0) this.ops.addSpans({ service: 'coordinator', spans: spans.map((sp) => ({ ...sp, service: 'coordinator' })), dropped }, Date.now());
+      }, 1000));
       this.timers.push(setInterval(() => this.broadcast(), o.configBroadcastIntervalMs));
       this.state = 'running';
       this.broadcast();
@@ -106,6 +137,8 @@ export class Coordinator {
   }
 
   private async teardown(): Promise<void> {
+    await this.dashboard?.stop();
+    this.dashboard = undefined;
     const nc = this.nc;
     this.nc = undefined;
     if (nc && !nc.isClosed()) {
@@ -171,6 +204,18 @@ export class Coordinator {
       if (!wasAlive && input.workerId) this.options.logger.info(`worker ${input.workerId} is alive (pid ${input.pid})`);
       this.logAssignment(wasAssigned);
       this.changed();
+    }
+  }
+
+  /** Telemetry from a worker (JSON, ~1/s each); garbage is ignored, like a garbled heartbeat. */
+  private onTelemetry(msg: Msg, spans: boolean): void {
+    if (this.state !== 'running') return;
+    try {
+      const value: unknown = JSON.parse(fromUtf8.decode(msg.data));
+      if (spans) this.ops.addSpans(value as SpanBatch, Date.now());
+      else this.ops.addMetrics(value as MetricsSnapshot);
+    } catch {
+      // not ours, or damaged
     }
   }
 

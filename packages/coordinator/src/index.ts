@@ -29,4 +29,6 @@ export {
 export { encodeConfig, decodeConfig, configFromProto, typeFromProto } from './config-codec.js';
 export { ModuleChecker, moduleIdOf, toDeployedTypes, type ModuleCheckOptions, type CheckedType } from './module-check.js';
 export { CoordinatorStore, CONFIG_KEY } from './store.js';
+export { OpsTelemetry, type OpsTelemetryOptions } from './ops-telemetry.js';
+export { Dashboard, type DashboardOptions, type DashboardSource } from './dashboard.js';
 export { deployInvalid, payloadTooLarge, malformedRequest, optionError, toWireError } from './errors.js';

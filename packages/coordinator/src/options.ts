@@ -46,6 +46,15 @@ export interface CoordinatorOptions {
   maxConcurrentModuleChecks?: number;
   /** Where diagnostics go. Default: stderr. */
   logger?: CoordinatorLogger;
+  /**
+   * The ops dashboard (HTTP, read-only): address to listen on, or undefined for no dashboard.
+   * Port 0 picks a free one; `Coordinator.dashboardUrl` tells which. Default: none.
+   */
+  dashboard?: { host: string; port: number } | undefined;
+  /** How often the dashboard pushes fresh data to open pages. Default 1000, 100..60000. */
+  dashboardPushIntervalMs?: number;
+  /** A trace at least this long is listed as slow. Default 100, 1..600000. */
+  slowTraceMs?: number;
 }
 
 export const COORDINATOR_DEFAULTS = {
@@ -60,6 +69,8 @@ export const COORDINATOR_DEFAULTS = {
   moduleCheckTimeoutMs: 2000,
   moduleCheckMaxHeapMb: 128,
   maxConcurrentModuleChecks: 2,
+  dashboardPushIntervalMs: 1000,
+  slowTraceMs: 100,
 } as const;
 
 export interface ResolvedOptions {
@@ -77,6 +88,9 @@ export interface ResolvedOptions {
   moduleCheckMaxHeapMb: number;
   maxConcurrentModuleChecks: number;
   logger: CoordinatorLogger;
+  dashboard: { host: string; port: number } | undefined;
+  dashboardPushIntervalMs: number;
+  slowTraceMs: number;
 }
 
 export const stderrLogger: CoordinatorLogger = {
@@ -118,5 +132,16 @@ export function resolveOptions(opts: CoordinatorOptions): ResolvedOptions {
     moduleCheckMaxHeapMb: int('moduleCheckMaxHeapMb', opts.moduleCheckMaxHeapMb, d.moduleCheckMaxHeapMb, 16, 4096),
     maxConcurrentModuleChecks: int('maxConcurrentModuleChecks', opts.maxConcurrentModuleChecks, d.maxConcurrentModuleChecks, 1, 64),
     logger: opts.logger ?? stderrLogger,
+    dashboard: opts.dashboard === undefined ? undefined : {
+      host: dashboardHost(opts.dashboard.host),
+      port: int('dashboard.port', opts.dashboard.port, 0, 0, 65535),
+    },
+    dashboardPushIntervalMs: int('dashboardPushIntervalMs', opts.dashboardPushIntervalMs, d.dashboardPushIntervalMs, 100, 60_000),
+    slowTraceMs: int('slowTraceMs', opts.slowTraceMs, d.slowTraceMs, 1, 600_000),
   };
+}
+
+function dashboardHost(host: unknown): string {
+  if (typeof host !== 'string' || !/^[A-Za-z0-9.:_-]+$/.test(host)) throw optionError('dashboard.host', `must be a host name or IP address, got ${JSON.stringify(host)}`);
+  return host;
 }

@@ -35,3 +35,19 @@ export {
   type JsonInvokeReply,
 } from './codec.js';
 export { injectTraceContext, extractTraceContext, traceCarrier, contextFromCarrier, type HeaderLike } from './tracing.js';
+export {
+  SPAN_NAMES,
+  SPAN_ATTRS,
+  LATENCY_BUCKETS_MS,
+  SpanOutbox,
+  spanOutbox,
+  latencyBucket,
+  bucketQuantile,
+  type SpanRecord,
+  type SpanBatch,
+  type CallCount,
+  type MetricsSnapshot,
+  type TraceSummary,
+  type OpsSnapshot,
+} from './telemetry.js';
+export { WorkerMetrics, METRIC_NAMES, type CounterHook, type HistogramHook, type ThreadGauges } from './metrics.js';

@@ -19,6 +19,9 @@
  * | `<p>.config`                    | workers, clients             | ClusterConfig (publish only) |
  * | `<p>.admin.config`              | coordinator                  | ConfigRequest -> ConfigResponse |
  * | `<p>.admin.deploy`              | coordinator                  | DeployRequest -> DeployResponse |
+ * | `<p>.admin.ops`                 | coordinator                  | (empty) -> OpsSnapshot JSON (dashboard data, `lambdastore top`) |
+ * | `<p>.telemetry.spans`           | coordinator                  | SpanBatch JSON (publish only, ~1/s per worker) |
+ * | `<p>.telemetry.metrics`         | coordinator                  | MetricsSnapshot JSON (publish only, ~1/s per worker) |
  */
 
 export const DEFAULT_PREFIX = 'lambdastore';
@@ -44,6 +47,12 @@ export interface Subjects {
   readonly config: string;
   readonly adminConfig: string;
   readonly adminDeploy: string;
+  /** Operations snapshot for `lambdastore top` (JSON). */
+  readonly adminOps: string;
+  /** Workers ship sampled finished spans here (JSON SpanBatch). */
+  readonly telemetrySpans: string;
+  /** Workers ship one MetricsSnapshot per interval here (JSON). */
+  readonly telemetryMetrics: string;
   /** Queue group shared by coordinators (active + standby answer admin requests once). */
   readonly adminQueue: string;
   /** JetStream KV bucket holding the cluster map. */
@@ -68,6 +77,9 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     config: `${prefix}.config`,
     adminConfig: `${prefix}.admin.config`,
     adminDeploy: `${prefix}.admin.deploy`,
+    adminOps: `${prefix}.admin.ops`,
+    telemetrySpans: `${prefix}.telemetry.spans`,
+    telemetryMetrics: `${prefix}.telemetry.metrics`,
     adminQueue: `${prefix}.admin`,
     metaBucket: `${bucketStem}_meta`,
     modulesBucket: `${bucketStem}_modules`,

@@ -14,6 +14,7 @@
  *   others of its batch (which applied nothing: writes only take effect in the main thread) are
  *   queued again.
  */
+import { performance } from 'node:perf_hooks';
 import type { Piscina } from 'piscina';
 import type { TransferListItem } from 'node:worker_threads';
 import type { ExecResult, ExecTask, ThreadBatch } from './task.js';
@@ -40,6 +41,8 @@ export class TaskDispatcher {
   /** Batches sent and calls in them, for stats. */
   batches = 0;
   batchedCalls = 0;
+  /** Thread time spent on batches (ms), for the utilisation metric. */
+  busyMs = 0;
 
   constructor(private readonly pool: Piscina, private readonly slots: number, private readonly maxBatch = 8) {}
 
@@ -93,23 +96,28 @@ export class TaskDispatcher {
     const progressBuffer = new SharedArrayBuffer(8);
     const progress = new Int32Array(progressBuffer);
     const baseMs = Date.now();
+    const sentAt = performance.now();
     const ac = new AbortController();
     let culprit: number | undefined;
     let timer: NodeJS.Timeout | undefined;
-    // Fires at the earliest moment the running call could be over its limit, and re-arms.
+    // Fires at the earliest moment the running call could be over its limit, and re-arms. The main
+    // thread does not see a call start, so it also wakes within the shortest limit of the calls still
+    // to come: a later call with a shorter limit is then caught at most one limit late.
+    const shortestFrom = (index: number) => jobs.slice(index).reduce((m, j) => Math.min(m, j.timeoutMs), Infinity);
     const check = () => {
-      const index = Atomics.load(progress, 0) - 1;
-      const startedAt = index < 0 ? baseMs : baseMs + progress[1]!;
-      const job = jobs[Math.max(0, index)]!;
+      const running = Atomics.load(progress, 0); // 1-based index of the running call, 0 before the first
+      const index = Math.max(0, running - 1);
+      const startedAt = running === 0 ? baseMs : baseMs + progress[1]!;
+      const job = jobs[index]!;
       const now = Date.now();
       if (now >= startedAt + job.timeoutMs) {
-        culprit = Math.max(0, index);
+        culprit = index;
         ac.abort();
       } else {
-        timer = setTimeout(check, startedAt + job.timeoutMs - now);
+        timer = setTimeout(check, Math.min(startedAt + job.timeoutMs - now, shortestFrom(index + 1)));
       }
     };
-    timer = setTimeout(check, jobs[0]!.timeoutMs);
+    timer = setTimeout(check, shortestFrom(0));
     const batch: ThreadBatch = { tasks: jobs.map((j) => j.task), progress: progressBuffer, baseMs };
     const transferList = jobs.flatMap((j) => j.transferList);
     this.pool.run(batch, { signal: ac.signal, transferList }).then(
@@ -128,6 +136,7 @@ export class TaskDispatcher {
       },
     ).finally(() => {
       clearTimeout(timer);
+      this.busyMs += performance.now() - sentAt;
       this.running--;
       this.pump();
     });

@@ -10,7 +10,8 @@
  */
 import { BroadcastChannel, MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { randomUUID, createHash } from 'node:crypto';
-import { context, trace, SpanStatusCode, type Span } from '@opentelemetry/api';
+import { performance } from 'node:perf_hooks';
+import { context, trace, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
 import {
   lambdastore,
   LambdaStoreError,
@@ -20,8 +21,10 @@ import {
   checkObjectId,
   TYPE_NAME_PATTERN,
   METHOD_NAME_PATTERN,
-  traceCarrier,
+  SPAN_ATTRS,
+  SPAN_NAMES,
   type Subjects,
+  type WorkerMetrics,
 } from '@lambdastore/proto';
 import type { Store, CommitRecord } from '@lambdastore/storage';
 import { LockTable, commitOcc, retryBackoffMs, unchangedSince, type LayoutDecision, type ReadSet, type ReadStamp } from '@lambdastore/txn';
@@ -32,8 +35,9 @@ import type { TaskDispatcher } from './dispatch.js';
 import { TwoPhase, type LocalPart, type Transport } from './twophase.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { ExecResult, ExecTask, ObjectPart, OpenReply, OpenRequest, PortRequest, PortReply } from './task.js';
+import { CallSpans, tracer } from './call-spans.js';
+import { chainHop } from './chain-hop.js';
 
-const tracer = trace.getTracer('@lambdastore/worker');
 const INIT = 'init';
 
 export interface ExecutorDeps {
@@ -59,6 +63,11 @@ export interface ExecutorDeps {
   onFatal: (err: Error) => void;
   /** Notable events (a method aborted, a thread lost), one line each. */
   log: (line: string) => void;
+  metrics: WorkerMetrics;
+  /** The epoch of a shard's chain under the current map (span attribute). */
+  epochOf: (shard: number) => number | undefined;
+  /** The head's successor in a shard's chain (undefined: no chain beyond this worker). */
+  successorOf?: (shard: number) => string | undefined;
 }
 
 export interface ExecutorStats {
@@ -90,6 +99,7 @@ export class Executor {
   private readonly channelName: string;
 
   readonly twoPhase: TwoPhase;
+  private readonly callSpans = new CallSpans();
 
   constructor(private readonly d: ExecutorDeps) {
     this.twoPhase = new TwoPhase({ store: d.store, cache: d.cache, locks: this.locks, subjects: d.subjects, transport: d.transport, log: d.log, onFatal: d.onFatal });
@@ -110,17 +120,20 @@ export class Executor {
 
   /** A chain's thread wants a callee object: its snapshot, version and code (this worker only). */
   private async answerOpen(req: OpenRequest): Promise<void> {
+    const traced = req.trace ? this.callSpans.startNested(req, { [SPAN_ATTRS.type]: req.type, [SPAN_ATTRS.objectId]: req.id }) : undefined;
     let reply: OpenReply;
     try {
-      reply = await this.open(req);
+      reply = await this.open(req, traced?.ctx);
     } catch (err) {
       const e = asLambdaStoreError(err);
+      if (traced) this.callSpans.failNested(req, e.code);
       reply = { kind: 'opened', thread: req.thread, seq: req.seq, error: { code: e.code, message: e.message } };
     }
+    if (traced) reply.trace = traced.carrier;
     this.channel.postMessage(reply);
   }
 
-  private async open(req: OpenRequest): Promise<OpenReply> {
+  private async open(req: OpenRequest, traceCtx: Context | undefined): Promise<OpenReply> {
     const { type, id } = req;
     if (typeof type !== 'string' || !TYPE_NAME_PATTERN.test(type)) throw new LambdaStoreError('INVALID_ARGUMENT', `invalid type name ${JSON.stringify(type)}`);
     const idProblem = checkObjectId(id);
@@ -137,7 +150,7 @@ export class Executor {
       if (shard === undefined) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
       let raw: Uint8Array;
       try {
-        raw = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'snapshot'), lambdastore.TxnSnapshotRequest.encode({ object: { type, id }, create }).finish(), 5000);
+        raw = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'snapshot'), lambdastore.TxnSnapshotRequest.encode({ object: { type, id }, create }).finish(), 5000, traceCtx);
       } catch (err) {
         throw new LambdaStoreError('SHARD_UNAVAILABLE', `shard ${shard} did not answer: ${(err as Error).message}`, { retryAfterMs: 250 });
       }
@@ -160,20 +173,29 @@ export class Executor {
     return reply;
   }
 
-  /** Runs a call; resolves with the response and, when available, its encoded bytes. */
-  async invoke(req: lambdastore.IInvokeRequest): Promise<Outcome> {
+  /**
+   * Runs a call; resolves with the response and, when available, its encoded bytes. `traceCtx` is
+   * the caller's span context (passed explicitly: processes without the OTel SDK have no context
+   * manager to carry it across awaits).
+   */
+  async invoke(req: lambdastore.IInvokeRequest, traceCtx?: Context): Promise<Outcome> {
     this.stats.calls++;
     this.stats.inflight++;
+    const startedMs = performance.now();
+    let outcome: Outcome;
     try {
-      return await this.invokeChecked(req);
+      outcome = await this.invokeChecked(req, traceCtx);
     } catch (err) {
-      return { response: errorResponse(asLambdaStoreError(err)) };
+      outcome = { response: errorResponse(asLambdaStoreError(err)) };
     } finally {
       this.stats.inflight--;
     }
+    const r = outcome.response;
+    this.d.metrics.call(req.target?.type ?? '', req.target?.id ?? '', req.create ? INIT : req.method ?? '', r.ok ? 'ok' : r.error?.code ?? 'INTERNAL', performance.now() - startedMs);
+    return outcome;
   }
 
-  private async invokeChecked(req: lambdastore.IInvokeRequest): Promise<Outcome> {
+  private async invokeChecked(req: lambdastore.IInvokeRequest, traceCtx: Context | undefined): Promise<Outcome> {
     const type = req.target?.type ?? '';
     const id = req.target?.id ?? '';
     const create = !!req.create;
@@ -196,7 +218,7 @@ export class Executor {
     }
     const ref = { type, id };
     const key = req.idempotencyKey ?? '';
-    const call: Call = { ref, objKey: objectCacheKey(ref), method, create, readonly, timeoutMs, info, req };
+    const call: Call = { ref, objKey: objectCacheKey(ref), method, create, readonly, timeoutMs, info, req, trace: traceCtx, attempt: 1 };
     if (readonly || key === '') return this.run(call, undefined);
 
     // Exactly-once: a duplicate in flight waits for the original; a finished one gets the stored reply.
@@ -249,6 +271,7 @@ export class Executor {
   /** `waitedSince`: the object's commit counter when this writer queued for a turn it had to wait for. */
   private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string, waitedSince: number | undefined): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
+      call.attempt = attempt;
       // A transaction prepared on this object has committed or will soon be decided: read its
       // outcome, not the state before it (a caller that was told "committed" must see it).
       await this.locks.whenFree(call.objKey, LOCK_WAIT_MS);
@@ -294,6 +317,7 @@ export class Executor {
         // since (no locks needed: it writes nothing).
         const others = parts.map((p) => this.d.cache.peek(objectCacheKey(p)));
         const moved = parts.some((p, i) => !others[i] || !unchangedSince(others[i]!, { version: p.seenVersion, entries: p.reads })) || (parts.length > 0 && obj?.version !== seenVersion);
+        if (moved) this.d.metrics.abort('VERSION_CHANGED');
         if (!moved) {
           // What it read may still be on its way to disk: answer only once it is durable.
           for (const o of [obj, ...others]) if (o?.durable) await o.durable;
@@ -312,6 +336,7 @@ export class Executor {
         const why = this.lastAbort ? `; last: ${this.lastAbort}` : '';
         throw new LambdaStoreError('TXN_ABORTED', `${call.ref.type} ${call.ref.id}: gave up after ${attempt} attempts that conflicted with concurrent transactions${why}`, { retryAfterMs: 10 });
       }
+      this.d.metrics.retry();
       await new Promise((r) => setTimeout(r, retryBackoffMs(attempt)));
     }
   }
@@ -322,14 +347,19 @@ export class Executor {
     obj.sets.relayout(decision === 'split', obj.version);
     obj.policy?.reset();
     obj.recentWrites.length = 0; // a fine object does not record them: the ring would have a gap
-    if (decision === 'split') this.stats.entrySetSplits++;
-    else this.stats.entrySetMerges++;
+    if (decision === 'split') {
+      this.stats.entrySetSplits++;
+      this.d.metrics.entrySetSplits.add(1, { [SPAN_ATTRS.type]: obj.ref.type });
+    } else {
+      this.stats.entrySetMerges++;
+      this.d.metrics.entrySetMerges.add(1, { [SPAN_ATTRS.type]: obj.ref.type });
+    }
   }
 
   /** Validate and apply in memory (synchronously: atomic on this event loop), then queue durability. */
   private commit(done: Executed): { durable: Promise<void>; outcome: Outcome } | undefined {
     const { call, obj, seenVersion, reads, writes, parts, response, idempotencyKey } = done;
-    const span = tracer.startSpan('lambdastore.commit', { attributes: { 'lambdastore.object': call.objKey.replace('\u0000', '/'), 'lambdastore.writes': writes.length } });
+    const span = tracer.startSpan(SPAN_NAMES.commit, { attributes: { [SPAN_ATTRS.object]: call.objKey.replace('\u0000', '/'), [SPAN_ATTRS.writes]: writes.length, [SPAN_ATTRS.attempt]: call.attempt } }, call.trace);
     try {
       let target = obj;
       if (call.create) {
@@ -374,7 +404,8 @@ export class Executor {
         parts.forEach((p, i) => { if (p.create) this.d.cache.insert(partObjects[i]!); });
       }
       if (!v.ok) {
-        span.setAttribute('lambdastore.abort_reason', v.reason);
+        span.setAttribute(SPAN_ATTRS.abortReason, v.reason);
+        this.d.metrics.abort(v.reason);
         this.lastAbort = `${v.reason === 'LOCKED' ? 'locked by another transaction' : v.reason === 'MISSING' ? 'no longer in memory' : 'changed since read'}: ${v.key.replace('\u0000', ' ')}`;
         return undefined;
       }
@@ -385,7 +416,7 @@ export class Executor {
         changes: [...writeSet.values()].map((o) => ({ object: o.ref, meta: { version: versions.get(o.key)!, createdAtMs: o.createdAtMs }, writes: writesOf.get(o.key)! })),
       };
       if (idempotencyKey) rec.dedup = this.dedupRecord(call, idempotencyKey, bytes);
-      const durable = this.d.store.commit(rec);
+      const durable = this.replicated(call, span, this.d.store.commit(rec));
       for (const o of writeSet.values()) o.durable = durable;
       this.stats.commits++;
       durable.then(
@@ -399,6 +430,18 @@ export class Executor {
     }
   }
 
+  /**
+   * A commit the chain replicates goes through `chainHop`: its lag is a metric, and a traced call
+   * gets a chain.append span (under the commit span) covering the trip to the tail.
+   */
+  private replicated(call: Call, commitSpan: Span, durable: Promise<void>): Promise<void> {
+    const shard = this.d.shardFor(call.ref.type, call.ref.id);
+    const successor = shard === undefined ? undefined : this.d.successorOf?.(shard);
+    if (shard === undefined || successor === undefined) return durable;
+    const parent = commitSpan.isRecording() ? trace.setSpan(call.trace ?? context.active(), commitSpan) : undefined;
+    return chainHop(this.d.metrics, parent, { shard, epoch: this.d.epochOf(shard) ?? 0, successor }, durable);
+  }
+
   private dedupRecord(call: Call, key: DedupKey, bytes: Uint8Array): NonNullable<CommitRecord['dedup']> {
     return { object: call.ref, key: key.key, record: { response: bytes, expiresAtMs: Date.now() + this.d.options.dedupRetentionMs, fingerprint: key.fingerprint } };
   }
@@ -408,7 +451,7 @@ export class Executor {
    * for a read-only chain, one lock-free validation round.
    */
   private async commitAcrossWorkers(done: Executed): Promise<Outcome | undefined> {
-    const { call, obj, seenVersion, reads, writes, parts, response, idempotencyKey } = done;
+    const { call, obj, seenVersion, reads, writes, parts } = done;
     if (call.create || !obj) {
       throw new LambdaStoreError('NOT_SUPPORTED', 'an init that calls objects on other workers is not supported yet');
     }
@@ -439,9 +482,32 @@ export class Executor {
         remote.set(via, [...(remote.get(via) ?? []), p]);
       }
     }
+    const onAbort = (why: string, reason: string) => {
+      this.lastAbort = why;
+      this.d.metrics.abort(reason);
+      span.setAttribute(SPAN_ATTRS.abortReason, reason);
+    };
+    const span = tracer.startSpan(call.readonly ? SPAN_NAMES.validate : SPAN_NAMES.twoPhase, { attributes: { [SPAN_ATTRS.object]: call.objKey.replace('\u0000', '/'), [SPAN_ATTRS.attempt]: call.attempt } }, call.trace);
+    const traceCtx = span.isRecording() ? trace.setSpan(call.trace ?? context.active(), span) : undefined;
+    try {
+      return await this.commitRemote(done, local, remote, onAbort, traceCtx);
+    } finally {
+      span.end();
+    }
+  }
+
+  private async commitRemote(
+    done: Executed,
+    local: Parameters<TwoPhase['commit']>[0]['local'],
+    remote: Map<number, ObjectPart[]>,
+    onAbort: (why: string, reason: string) => void,
+    traceCtx: Context | undefined,
+  ): Promise<Outcome | undefined> {
+    const { call, obj, seenVersion, response, idempotencyKey } = done;
+    if (!obj) throw new LambdaStoreError('INTERNAL', 'a chain across workers without its root object');
     if (call.readonly) {
       // Read-only chains validate without locks and write nothing durable.
-      if (!(await this.twoPhase.validateReadOnly({ local, remote, onAbort: (why) => { this.lastAbort = why; } }))) return undefined;
+      if (!(await this.twoPhase.validateReadOnly({ local, remote, onAbort, trace: traceCtx }))) return undefined;
       for (const l of local) if (l.obj.durable) await l.obj.durable;
       response.objectVersion = seenVersion;
       return { response };
@@ -453,7 +519,8 @@ export class Executor {
       local,
       remote,
       readonly: call.readonly,
-      onAbort: (why) => { this.lastAbort = why; },
+      onAbort,
+      trace: traceCtx,
       finish: (versions) => {
         response.objectVersion = versions.get(obj.key) ?? seenVersion;
         bytes = lambdastore.InvokeResponse.encode(response).finish();
@@ -502,13 +569,17 @@ export class Executor {
       task.port = port2;
       transferList.push(port2);
     }
-    const span: Span = tracer.startSpan('lambdastore.execute', {
-      attributes: { 'lambdastore.type': call.ref.type, 'lambdastore.method': call.method, 'lambdastore.object_id': call.ref.id },
-    });
-    if (span.isRecording()) task.trace = traceCarrier(trace.setSpan(context.active(), span));
+    const span: Span = tracer.startSpan(SPAN_NAMES.execute, undefined, call.trace);
+    if (span.isRecording()) span.setAttributes(this.callAttributes(call));
+    const traced = this.callSpans.begin(task, span);
+    let r: Awaited<ReturnType<TaskDispatcher['run']>> | undefined;
     try {
-      const r = await this.d.dispatcher.run(task, call.timeoutMs, transferList);
-      if (r.value) return r.value;
+      r = await this.d.dispatcher.run(task, call.timeoutMs, transferList);
+      if (r.value) {
+        if (!r.value.ok && span.isRecording()) span.setAttribute(SPAN_ATTRS.error, r.value.error?.code ?? '');
+        return r.value;
+      }
+      span.setAttribute(SPAN_ATTRS.error, r.timedOut ? 'METHOD_TIMEOUT' : 'WORKER_CRASHED');
       if (r.timedOut) {
         this.stats.timeouts++;
         this.d.log(`${call.ref.type}.${call.method} on ${call.ref.id} ran past ${call.timeoutMs} ms: aborted, thread replaced`);
@@ -517,9 +588,21 @@ export class Executor {
       this.d.log(`${call.ref.type}.${call.method} on ${call.ref.id} lost its thread: ${r.error?.message}`);
       return { ok: false, error: { code: 'WORKER_CRASHED', message: `the thread running ${call.ref.type}.${call.method} died (it was replaced; writes discarded): ${r.error?.message}` } };
     } finally {
+      if (traced) this.callSpans.end(traced, r?.value);
       span.end();
       readPort?.close();
     }
+  }
+
+  private callAttributes(call: Call): Record<string, string | number> {
+    const a: Record<string, string | number> = { [SPAN_ATTRS.type]: call.ref.type, [SPAN_ATTRS.method]: call.method, [SPAN_ATTRS.objectId]: call.ref.id, [SPAN_ATTRS.attempt]: call.attempt };
+    const shard = this.d.shardFor(call.ref.type, call.ref.id);
+    if (shard !== undefined) {
+      a[SPAN_ATTRS.shard] = shard;
+      const epoch = this.d.epochOf(shard);
+      if (epoch !== undefined) a[SPAN_ATTRS.epoch] = epoch;
+    }
+    return a;
   }
 }
 
@@ -594,6 +677,10 @@ interface Call {
   timeoutMs: number;
   info: lambdastore.ITypeInfo;
   req: lambdastore.IInvokeRequest;
+  /** The caller's span context (undefined: not traced or no tracer). */
+  trace: Context | undefined;
+  /** OCC attempt running now (1 first). */
+  attempt: number;
 }
 
 /** Answers a thread's on-demand reads of a large object from the cached state. */

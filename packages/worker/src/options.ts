@@ -50,6 +50,8 @@ export interface WorkerOptions {
    * incarnation (2000).
    */
   pauseDetectMs?: number;
+  /** How often metrics and sampled spans are shipped to the coordinator's dashboard (1000 ms). */
+  telemetryIntervalMs?: number;
 }
 
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'workerId'>> & { workerId: string };
@@ -73,6 +75,7 @@ export const DEFAULTS = {
   chainResendIntervalMs: 200,
   stateTransferRetryMs: 3000,
   pauseDetectMs: 2000,
+  telemetryIntervalMs: 1000,
 } as const;
 
 export function defaultThreads(): number {

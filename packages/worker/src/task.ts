@@ -21,8 +21,12 @@ export interface ExecTask {
   /** A create: the object is new and empty, and a missing `init` is not an error. */
   create: boolean;
   maxValueBytes: number;
-  /** W3C trace context of the caller's span. */
+  /**
+   * Only when the call is traced (sampled): W3C context of the call's thread span, and a tag the
+   * thread's open requests carry so the main thread can tie nested-call spans to this task.
+   */
   trace?: Record<string, string>;
+  traceTag?: number;
   /** BroadcastChannel on which the thread asks the main thread about callees of `ctx.invoke`. */
   channel: string;
   /** Report which entries the call read (`ExecResult.reads`): its commit validates them. */
@@ -38,6 +42,10 @@ export interface OpenRequest {
   id: string;
   /** ctx.create: the object must not exist yet; it starts empty. */
   create: boolean;
+  /** Traced chains only: the method called, the caller's span context and the task's trace tag. */
+  method?: string;
+  trace?: Record<string, string>;
+  tag?: number;
 }
 
 /** Main -> thread: the callee's state and code, or why not. */
@@ -52,6 +60,8 @@ export interface OpenReply {
   version?: number;
   snapshot?: SharedArrayBuffer;
   overlay?: SharedArrayBuffer;
+  /** Traced chains only: the context of the nested call's span (parent of the calls it makes). */
+  trace?: Record<string, string>;
 }
 
 /** An object other than the call's own that the transaction read or wrote (through ctx.invoke). */
@@ -83,6 +93,16 @@ export interface ExecResult {
   /** Other objects of this worker the call's chain touched through ctx.invoke. */
   parts?: ObjectPart[];
   error?: ExecError;
+  /** Traced tasks only: when each nested call (by open seq) ended, ms since the epoch. */
+  calls?: NestedCallTiming[];
+  /** Traced tasks only: when the call started running in its thread (ms since the epoch). */
+  startedMs?: number;
+}
+
+export interface NestedCallTiming {
+  seq: number;
+  endMs: number;
+  error?: string;
 }
 
 /** One Piscina task: calls run one after another; `progress` says which runs and since when. */

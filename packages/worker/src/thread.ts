@@ -9,11 +9,12 @@
  * snapshot plus the chain's own writes), so a second call on an object sees the first one's writes.
  */
 import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { loadModule, OUTCOME, type LoadedModule } from '@lambdastore/sdk/runtime';
 import { ENCODING, APP_CODE_PATTERN, isSystemCode } from '@lambdastore/proto';
 import { PackedEntries } from './snapshot.js';
-import type { ExecError, ExecResult, ExecTask, ObjectPart, OpenReply, OpenRequest, PortReply, ThreadBatch } from './task.js';
+import type { ExecError, ExecResult, ExecTask, NestedCallTiming, ObjectPart, OpenReply, OpenRequest, PortReply, ThreadBatch } from './task.js';
 
 const modules = new Map<string, Promise<LoadedModule>>();
 const TAG_JSON = 1;
@@ -57,7 +58,12 @@ let channel: BroadcastChannel | undefined;
 let openSeq = 0;
 const openWaiters = new Map<number, (r: OpenReply) => void>();
 
-function openObject(channelName: string, type: string, id: string, create: boolean): Promise<OpenReply> {
+/** Wall-clock ms with sub-ms precision, comparable with the main thread's span times. */
+const nowMs = () => performance.timeOrigin + performance.now();
+
+type TraceInfo = { method: string; trace: Record<string, string>; tag: number } | undefined;
+
+function openObject(channelName: string, type: string, id: string, create: boolean, traced: TraceInfo): Promise<OpenReply> {
   if (!channel) {
     channel = new BroadcastChannel(channelName);
     channel.unref();
@@ -72,7 +78,7 @@ function openObject(channelName: string, type: string, id: string, create: boole
   const seq = ++openSeq;
   return new Promise((resolve) => {
     openWaiters.set(seq, resolve);
-    const req: OpenRequest = { kind: 'open', thread: threadId, seq, type, id, create };
+    const req: OpenRequest = traced ? { kind: 'open', thread: threadId, seq, type, id, create, ...traced } : { kind: 'open', thread: threadId, seq, type, id, create };
     channel!.postMessage(req);
   });
 }
@@ -112,6 +118,13 @@ type CallOutcome =
   | { ok: false; error: ExecError };
 
 export async function execute(task: ExecTask): Promise<ExecResult> {
+  const startedMs = task.trace ? nowMs() : 0;
+  const result = await executeTask(task);
+  if (task.trace) result.startedMs = startedMs;
+  return result;
+}
+
+async function executeTask(task: ExecTask): Promise<ExecResult> {
   let mod: LoadedModule;
   try {
     mod = await moduleFor(task.moduleId, task.modulePath, task.type);
@@ -128,9 +141,9 @@ export async function execute(task: ExecTask): Promise<ExecResult> {
     const args = task.argsEncoding === ENCODING.RAW
       ? { bytes: task.args }
       : { json: task.args.length === 0 ? '[]' : fromUtf8.decode(task.args) };
-    const out = await chain.call(root, mod, task.type, task.method, task.readonly, args, 0);
-    if (chain.failure) return { ok: false, error: chain.failure };
-    if (!out.ok) return { ok: false, error: out.error };
+    const out = await chain.call(root, mod, task.type, task.method, task.readonly, args, 0, task.trace);
+    if (chain.failure) return chain.timed({ ok: false, error: chain.failure });
+    if (!out.ok) return chain.timed({ ok: false, error: out.error });
     const result: ExecResult = {
       ok: true,
       writes: [...root.writes],
@@ -140,7 +153,7 @@ export async function execute(task: ExecTask): Promise<ExecResult> {
     if (task.trackReads && root.reads) result.reads = [...root.reads];
     const parts = chain.parts();
     if (parts.length > 0) result.parts = parts;
-    return result;
+    return chain.timed(result);
   } finally {
     chain.close();
   }
@@ -151,6 +164,8 @@ class Chain {
   private readonly views = new Map<string, View>();
   /** The first failure of any call in the chain: it aborts the chain even if a caller caught it. */
   failure: ExecError | undefined;
+  /** Traced chains: when each nested call ended (the main thread made its span when it started). */
+  private readonly timings: NestedCallTiming[] = [];
 
   constructor(private readonly task: ExecTask) {}
 
@@ -202,12 +217,18 @@ class Chain {
     this.task.port?.close();
   }
 
+  /** Adds the nested calls' timings to a traced task's result. */
+  timed(result: ExecResult): ExecResult {
+    if (this.timings.length > 0) result.calls = this.timings;
+    return result;
+  }
+
   private fail(error: ExecError): void {
     this.failure ??= error;
   }
 
   /** Runs one method on one object view; resolves with its outcome, never rejects. */
-  call(view: View, mod: LoadedModule, type: string, method: string, readonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number): Promise<CallOutcome> {
+  call(view: View, mod: LoadedModule, type: string, method: string, readonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, trace: Record<string, string> | undefined): Promise<CallOutcome> {
     const task = this.task;
     const realm = mod.realm;
     const local = (key: string): Uint8Array | null | undefined => {
@@ -353,7 +374,7 @@ class Chain {
         } catch (err) {
           return failureText('INVALID_ARGUMENT', err);
         }
-        this.invoke(calleeType, calleeId, calleeMethod, readonly, callArgs, depth + 1, create === true).then((out) => {
+        this.invoke(calleeType, calleeId, calleeMethod, readonly, callArgs, depth + 1, create === true, trace).then((out) => {
           if (!out.ok) return callback(cb, OUTCOME.ERROR, '', out.error.code, out.error.message);
           if (out.kind === OUTCOME.BYTES) return callback(cb, OUTCOME.BYTES, Buffer.from(out.bytes!).toString('latin1'));
           return callback(cb, out.kind, out.text);
@@ -387,17 +408,27 @@ class Chain {
   }
 
   /** A nested call: opens the callee here (it must live on this worker) and runs it inline. */
-  private async invoke(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, create: boolean): Promise<CallOutcome> {
-    const outcome = await this.invokeChecked(type, id, method, callerReadonly, args, depth, create);
+  private async invoke(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, create: boolean, trace: Record<string, string> | undefined): Promise<CallOutcome> {
+    const outcome = await this.invokeChecked(type, id, method, callerReadonly, args, depth, create, trace);
     // A failed callee aborts the whole chain, even when its caller catches the error.
     if (!outcome.ok) this.fail(outcome.error);
     return outcome;
   }
 
-  private async invokeChecked(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, create: boolean): Promise<CallOutcome> {
+  private async invokeChecked(type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, create: boolean, trace: Record<string, string> | undefined): Promise<CallOutcome> {
     const key = `${type}\u0000${id}`;
     if (create && this.views.has(key)) return { ok: false, error: { code: 'OBJECT_EXISTS', message: `${type} ${id} already exists` } };
-    const reply = await openObject(this.task.channel, type, id, create);
+    const tag = this.task.traceTag;
+    const reply = await openObject(this.task.channel, type, id, create, trace && tag !== undefined ? { method, trace, tag } : undefined);
+    if (!reply.trace) return this.opened(reply, type, id, method, callerReadonly, args, depth, create, undefined);
+    // Traced: the main thread started this call's span at the open; it ends when the call does.
+    const out = await this.opened(reply, type, id, method, callerReadonly, args, depth, create, reply.trace);
+    this.timings.push(out.ok ? { seq: reply.seq, endMs: nowMs() } : { seq: reply.seq, endMs: nowMs(), error: out.error.code });
+    return out;
+  }
+
+  private async opened(reply: OpenReply, type: string, id: string, method: string, callerReadonly: boolean, args: { json?: string; bytes?: Uint8Array }, depth: number, create: boolean, trace: Record<string, string> | undefined): Promise<CallOutcome> {
+    const key = `${type}\u0000${id}`;
     if (reply.error) return { ok: false, error: reply.error };
     const info = create ? { name: method, readonly: false, timeoutMs: 0 } : reply.methods?.find((m) => m.name === method);
     if (!info) return { ok: false, error: { code: 'UNKNOWN_METHOD', message: `${type} has no method ${method}` } };
@@ -418,7 +449,7 @@ class Chain {
     }
     // A type without init creates an empty object.
     if (create && !mod.realm.has(type, method)) return { ok: true, kind: OUTCOME.UNDEFINED, text: '', bytes: undefined };
-    return this.call(view, mod, type, method, info.readonly, args, depth);
+    return this.call(view, mod, type, method, info.readonly, args, depth, trace);
   }
 }
 

@@ -17,6 +17,7 @@
  * What is durable before which message leaves: YES after the prepare record; the client's reply
  * after the decision record; ACK after the applied writes.
  */
+import type { Context } from '@opentelemetry/api';
 import { lambdastore, LambdaStoreError, errorFromWire, type Subjects } from '@lambdastore/proto';
 import type { Store, ObjectChange } from '@lambdastore/storage';
 import { unchangedSince, type LockTable, type ReadSet } from '@lambdastore/txn';
@@ -35,7 +36,8 @@ export interface LocalPart {
 }
 
 export interface Transport {
-  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** `trace`: the span context the request belongs to (traced transactions only; sent as headers). */
+  request(subject: string, data: Uint8Array, timeoutMs: number, trace?: Context): Promise<Uint8Array>;
 }
 
 export interface TwoPhaseDeps {
@@ -135,34 +137,36 @@ export class TwoPhase {
     remote: Map<number, ObjectPart[]>;
     /** A read-only chain: nothing is applied or written here; participants only validate. */
     readonly: boolean;
-    /** Told why an attempt aborts (to name it if the chain finally gives up). */
-    onAbort: (why: string) => void;
+    /** Told why an attempt aborts (to name it if the chain finally gives up), and a reason code. */
+    onAbort: (why: string, reason: string) => void;
+    /** The transaction's span context (traced transactions only). */
+    trace?: Context | undefined;
     finish: (versions: Map<string, number>) => { changes: ObjectChange[]; dedup?: Parameters<Store['commit']>[0]['dedup'] };
   }): Promise<{ durable: Promise<void>; versions: Map<string, number> } | undefined> {
     const { txnId, local, remote } = args;
     const localKeys = local.map((l) => l.obj.key);
     if (!this.d.locks.tryLockAll(localKeys, txnId)) {
-      args.onAbort('an object of this worker is locked by another transaction');
+      args.onAbort('an object of this worker is locked by another transaction', 'LOCKED');
       return undefined;
     }
     try {
       for (const l of local) {
         if (l.create ? this.d.cache.peek(l.obj.key) !== undefined : this.d.cache.peek(l.obj.key) !== l.obj || !unchangedSince(l.obj, { version: l.seenVersion, entries: l.reads })) {
-          args.onAbort(`changed since read: ${l.obj.ref.type} ${l.obj.ref.id}`);
+          args.onAbort(`changed since read: ${l.obj.ref.type} ${l.obj.ref.id}`, 'VERSION_CHANGED');
           return undefined;
         }
       }
       this.inFlight.add(txnId);
       const shards = [...remote.keys()];
-      const votes = await Promise.allSettled(shards.map((shard) => this.prepareAt(shard, txnId, args.rootShard, remote.get(shard)!)));
+      const votes = await Promise.allSettled(shards.map((shard) => this.prepareAt(shard, txnId, args.rootShard, remote.get(shard)!, args.trace)));
       const refused = votes.find((v) => v.status === 'rejected') as PromiseRejectedResult | undefined;
       if (refused) {
         this.inFlight.delete(txnId);
-        for (const shard of shards) void this.decide(shard, txnId, false);
+        for (const shard of shards) void this.decide(shard, txnId, false, args.trace);
         const e = refused.reason as LambdaStoreError;
         // A conflict or an unreachable participant: run the chain again. Anything else is final.
         if (e instanceof LambdaStoreError && !e.retryable) throw e;
-        args.onAbort(e instanceof Error ? e.message : String(e));
+        args.onAbort(e instanceof Error ? e.message : String(e), e instanceof LambdaStoreError ? e.code : 'PREPARE_FAILED');
         return undefined;
       }
       // Decided: apply here, make the decision durable with our writes, then tell the others.
@@ -187,7 +191,7 @@ export class TwoPhase {
       durable.then(
         () => {
           for (const l of local) if (l.obj.durable === durable) l.obj.durable = undefined;
-          this.deliver(txnId, new Set(shards));
+          this.deliver(txnId, new Set(shards), args.trace);
         },
         (err: Error) => this.d.onFatal(err),
       );
@@ -207,30 +211,31 @@ export class TwoPhase {
   async validateReadOnly(args: {
     local: LocalPart[];
     remote: Map<number, ObjectPart[]>;
-    onAbort: (why: string) => void;
+    onAbort: (why: string, reason: string) => void;
+    trace?: Context | undefined;
   }): Promise<boolean> {
     for (const l of args.local) {
       if (this.d.cache.peek(l.obj.key) !== l.obj || !unchangedSince(l.obj, { version: l.seenVersion, entries: l.reads }) || this.d.locks.holder(l.obj.key) !== undefined) {
-        args.onAbort(`changed or locked since read: ${l.obj.ref.type} ${l.obj.ref.id}`);
+        args.onAbort(`changed or locked since read: ${l.obj.ref.type} ${l.obj.ref.id}`, 'VERSION_CHANGED');
         return false;
       }
     }
     const checks = await Promise.allSettled([...args.remote].map(async ([shard, parts]) => {
       const msg = lambdastore.TxnPrepare.encode({ txnId: '', parts: parts.map((p) => ({ object: { type: p.type, id: p.id }, seenVersion: p.seenVersion, ...readsOnWire(p) })) }).finish();
-      const vote = lambdastore.TxnVote.decode(await this.d.transport.request(this.d.subjects.shardTxn(shard, 'validate'), msg, PREPARE_TIMEOUT_MS));
+      const vote = lambdastore.TxnVote.decode(await this.d.transport.request(this.d.subjects.shardTxn(shard, 'validate'), msg, PREPARE_TIMEOUT_MS, args.trace));
       if (!vote.yes) throw errorFromWire(vote.error);
     }));
     const refused = checks.find((c) => c.status === 'rejected') as PromiseRejectedResult | undefined;
     if (refused) {
       const e = refused.reason as Error;
       if (e instanceof LambdaStoreError && !e.retryable) throw e;
-      args.onAbort(e.message);
+      args.onAbort(e.message, e instanceof LambdaStoreError ? e.code : 'VALIDATE_FAILED');
       return false;
     }
     return true;
   }
 
-  private async prepareAt(shard: number, txnId: string, rootShard: number, parts: ObjectPart[]): Promise<void> {
+  private async prepareAt(shard: number, txnId: string, rootShard: number, parts: ObjectPart[], trace: Context | undefined): Promise<void> {
     const msg = lambdastore.TxnPrepare.encode({
       txnId,
       rootShard,
@@ -244,7 +249,7 @@ export class TwoPhase {
     }).finish();
     let reply: Uint8Array;
     try {
-      reply = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'prepare'), msg, PREPARE_TIMEOUT_MS);
+      reply = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'prepare'), msg, PREPARE_TIMEOUT_MS, trace);
     } catch (err) {
       throw new LambdaStoreError('SHARD_UNAVAILABLE', `shard ${shard} did not answer PREPARE: ${(err as Error).message}`, { retryable: true });
     }
@@ -253,10 +258,10 @@ export class TwoPhase {
   }
 
   /** Sends DECIDE until every shard acknowledged, then forgets the decision record. */
-  private deliver(txnId: string, shards: Set<number>): void {
+  private deliver(txnId: string, shards: Set<number>, trace?: Context): void {
     if (this.closed) return;
     void Promise.allSettled([...shards].map(async (shard) => {
-      if (await this.decide(shard, txnId, true)) shards.delete(shard);
+      if (await this.decide(shard, txnId, true, trace)) shards.delete(shard);
     })).then(() => {
       const left = this.decided.get(txnId);
       if (left) for (const s of [...left]) if (!shards.has(s)) left.delete(s);
@@ -268,9 +273,9 @@ export class TwoPhase {
     });
   }
 
-  private async decide(shard: number, txnId: string, commit: boolean): Promise<boolean> {
+  private async decide(shard: number, txnId: string, commit: boolean, trace?: Context): Promise<boolean> {
     try {
-      const reply = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'decide'), lambdastore.TxnDecide.encode({ txnId, commit }).finish(), PREPARE_TIMEOUT_MS);
+      const reply = await this.d.transport.request(this.d.subjects.shardTxn(shard, 'decide'), lambdastore.TxnDecide.encode({ txnId, commit }).finish(), PREPARE_TIMEOUT_MS, trace);
       return lambdastore.TxnAck.decode(reply).ok;
     } catch {
       return false;

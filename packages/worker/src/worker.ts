@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection, type Msg, type Subscription, type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Piscina } from 'piscina';
-import { context, trace, SpanKind, type Context } from '@opentelemetry/api';
+import { performance } from 'node:perf_hooks';
+import { context, trace, SpanKind, SpanStatusCode, type Context } from '@opentelemetry/api';
 import {
   lambdastore,
   subjects,
@@ -24,6 +25,11 @@ import {
   extractTraceContext,
   injectTraceContext,
   HEADERS,
+  SPAN_ATTRS,
+  SPAN_NAMES,
+  WorkerMetrics,
+  spanOutbox,
+  type SpanBatch,
   type Subjects,
 } from '@lambdastore/proto';
 import { Store } from '@lambdastore/storage';
@@ -64,6 +70,9 @@ export class LambdaStoreWorker {
   /** Shards this worker became head of and will serve once inherited records reached the tail. */
   private readonly promoting = new Set<number>();
   private lastBeatAt = 0;
+  /** Calls, latency, aborts... (OTel metrics API, and snapshots for the coordinator's dashboard). */
+  readonly metrics: WorkerMetrics;
+  private telemetryTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     options: ResolvedWorkerOptions,
@@ -116,6 +125,7 @@ export class LambdaStoreWorker {
       retryAfterMs: options.stateTransferRetryMs,
     });
     store.setReplicator((rec, local) => this.replicator.replicate(rec, local));
+    this.metrics = new WorkerMetrics(options.workerId, threadGauges(this.dispatcher, options.threads));
     this.executor = new Executor({
       options,
       store,
@@ -130,12 +140,13 @@ export class LambdaStoreWorker {
       shardFor: (type, id) => (this.config?.numShards ? shardOf(type, id, this.config.numShards) : undefined),
       ownerOf: (shard) => this.config?.shards.find((a) => a.shard === shard)?.chain?.[0] ?? undefined,
       confirmHead: (ref) => this.replicator.confirmHead(shardFor(ref.type, ref.id) ?? -1),
-      transport: {
-        request: async (subject, data, timeoutMs) => (await nc.request(subject, data, { timeout: timeoutMs })).data,
-      },
+      transport: { request: (subject, data, timeoutMs, traceCtx) => this.request(subject, data, timeoutMs, traceCtx) },
       subjects: this.subjects,
       onFatal: fatal,
       log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
+      metrics: this.metrics,
+      successorOf: (shard) => { const c = this.roles.get(shard)?.chain; return c && c[0] === options.workerId ? c[1] : undefined; },
+      epochOf: (shard) => { const e = this.config?.shards.find((a) => a.shard === shard)?.epoch; return e === undefined || e === null ? undefined : Number(e); },
     });
   }
 
@@ -193,6 +204,8 @@ export class LambdaStoreWorker {
     this.heartbeatTimer.unref();
     this.sweepTimer = setInterval(() => void this.sweepDedup(), this.options.dedupSweepIntervalMs);
     this.sweepTimer.unref();
+    this.telemetryTimer = setInterval(() => this.shipTelemetry(), this.options.telemetryIntervalMs);
+    this.telemetryTimer.unref();
     void this.pollConfig();
   }
 
@@ -324,9 +337,15 @@ export class LambdaStoreWorker {
       this.nc.subscribe(s.shardTxn(shard, step), {
         callback: (_e, m) => {
           if (!m.reply) return;
+          // Only requests of traced transactions carry headers: the others make no span at all.
+          const span = m.headers ? tracer.startSpan(SPAN_NAMES.txnServe(step), { kind: SpanKind.SERVER, attributes: { [SPAN_ATTRS.shard]: shard, [SPAN_ATTRS.worker]: this.id } }, extractTraceContext(m.headers)) : undefined;
           Promise.resolve()
             .then(() => fn(m.data))
-            .then((out) => m.respond(out), (err: Error) => console.error(`[worker ${this.id}] txn ${step} failed: ${err.message}`));
+            .then((out) => m.respond(out), (err: Error) => {
+              span?.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+              console.error(`[worker ${this.id}] txn ${step} failed: ${err.message}`);
+            })
+            .finally(() => span?.end());
         },
       });
     return [
@@ -388,7 +407,8 @@ export class LambdaStoreWorker {
         const shard = shardOf(req.target!.type!, req.target!.id!, cfg.numShards);
         span.setAttribute('lambdastore.shard', shard);
         if (this.shardSubs.has(shard)) {
-          const out = await context.with(trace.setSpan(parent, span), () => this.executor.invoke(req));
+          span.setAttribute(SPAN_ATTRS.worker, this.id);
+          const out = await this.executor.invoke(req, trace.setSpan(parent, span));
           response = out.response;
           bytes = out.bytes;
         } else {
@@ -410,6 +430,38 @@ export class LambdaStoreWorker {
       msg.respond(json ? invokeResponseToJson(response) : bytes ?? lambdastore.InvokeResponse.encode(response).finish(), json ? { headers: jsonHeaders() } : undefined);
     } finally {
       span.end();
+    }
+  }
+
+  /** A request to another worker; a traced one carries its span context in headers. */
+  private async request(subject: string, data: Uint8Array, timeoutMs: number, traceCtx: Context | undefined): Promise<Uint8Array> {
+    if (!traceCtx) return (await this.nc.request(subject, data, { timeout: timeoutMs })).data;
+    const span = tracer.startSpan(SPAN_NAMES.txnRequest, { kind: SpanKind.CLIENT, attributes: { 'messaging.destination.name': subject } }, traceCtx);
+    const h = natsHeaders();
+    injectTraceContext(h, trace.setSpan(traceCtx, span));
+    try {
+      return (await this.nc.request(subject, data, { timeout: timeoutMs, headers: h })).data;
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** Publishes the interval's metrics snapshot and the sampled spans finished since the last one. */
+  private shipTelemetry(): void {
+    if (this.stopping || this.nc.isClosed()) return;
+    const utf8 = new TextEncoder();
+    try {
+      this.nc.publish(this.subjects.telemetryMetrics, utf8.encode(JSON.stringify(this.metrics.snapshot())));
+      const { spans, dropped } = spanOutbox.drain();
+      if (spans.length > 0 || dropped > 0) {
+        const batch: SpanBatch = { service: this.id, spans: spans.map((sp) => ({ ...sp, service: this.id })), dropped };
+        this.nc.publish(this.subjects.telemetrySpans, utf8.encode(JSON.stringify(batch)));
+      }
+    } catch (err) {
+      console.error(`[worker ${this.id}] could not ship telemetry: ${(err as Error).message}`);
     }
   }
 
@@ -454,6 +506,7 @@ export class LambdaStoreWorker {
     this.stopping = true;
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    clearInterval(this.telemetryTimer);
     clearTimeout(this.configPoll);
     for (const s of [...this.subs, ...[...this.shardSubs.values()].flat()]) s.unsubscribe();
     const deadline = Date.now() + graceMs;
@@ -465,6 +518,22 @@ export class LambdaStoreWorker {
     await this.pool.destroy();
     await this.store.close();
   }
+}
+
+/** Queue depth, and thread utilisation since the previous reading (busy thread time / capacity). */
+function threadGauges(dispatcher: TaskDispatcher, threads: number) {
+  let lastBusy = dispatcher.busyMs;
+  let lastAt = performance.now();
+  return {
+    queueDepth: () => dispatcher.queued,
+    utilization: () => {
+      const now = performance.now();
+      const u = (dispatcher.busyMs - lastBusy) / Math.max(1, (now - lastAt) * threads);
+      lastBusy = dispatcher.busyMs;
+      lastAt = now;
+      return Math.min(1, Math.max(0, u));
+    },
+  };
 }
 
 function isJson(h: MsgHdrs | undefined): boolean {

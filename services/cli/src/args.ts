@@ -17,8 +17,8 @@ export interface ParsedArgs {
 }
 
 /** Options that take a value; the rest of the known ones are flags. */
-export const VALUE_OPTIONS = new Set(['nats', 'prefix', 'data', 'key', 'timeout-ms']);
-export const FLAG_OPTIONS = new Set(['help']);
+export const VALUE_OPTIONS = new Set(['nats', 'prefix', 'data', 'key', 'timeout-ms', 'interval-ms']);
+export const FLAG_OPTIONS = new Set(['help', 'once']);
 const SHORT: Record<string, string> = { h: 'help' };
 const NUMBER = /^-(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 

@@ -10,6 +10,7 @@ import { LambdaStoreError } from '@lambdastore/proto';
 import { UsageError, VALUE_OPTIONS, allowOnly, intOption, parseArgs, parseJsonArg, stringOption, type ParsedArgs } from './args.js';
 import { resolveConnection } from './connection.js';
 import { formatStatus } from './status.js';
+import { fetchOps, formatTop, formatTraffic } from './top.js';
 
 export const USAGE = `usage: lambdastore <command> [options]
 
@@ -20,7 +21,8 @@ Commands:
   create <Type> <id> [jsonArg...]       create an object (runs the type's init with the args)
   invoke <Type> <id> <method> [jsonArg...] [--key K]
                                         call a method; prints the result as JSON
-  status                                workers, shards (chain/epoch) and deployed types
+  status                                workers, shards (chain/epoch), deployed types, hot objects
+  top [--interval-ms 1000] [--once]     live cluster map, rates and hot objects (Ctrl-C quits)
   help                                  this text
 (\`lambdastore dev --help\` and \`lambdastore start --help\` describe their own options.)
 
@@ -98,7 +100,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
       name: `lambdastore-cli ${args.command}`,
       ...(timeoutMs !== undefined ? { callTimeoutMs: timeoutMs, deployTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs } : {}),
     });
-    await command.run(client, args, io);
+    await command.run(client, args, io, conn.prefix);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) return usage(io, err);
@@ -115,7 +117,7 @@ interface Command {
   min: number;
   max: number;
   options: readonly string[];
-  run(client: LambdaStoreClient, args: ParsedArgs, io: CliIo): Promise<void>;
+  run(client: LambdaStoreClient, args: ParsedArgs, io: CliIo, prefix: string): Promise<void>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -166,8 +168,50 @@ const COMMANDS: Record<string, Command> = {
     min: 0,
     max: 0,
     options: CONNECTION_OPTIONS,
-    async run(client, _args, io) {
-      io.stdout(formatStatus(await client.config()));
+    async run(client, args, io, prefix) {
+      const cfg = await client.config();
+      // The map is what status is for; the traffic is a bonus the coordinator may not offer.
+      let traffic = '';
+      try {
+        const ops = await fetchOps(client, prefix, intOption(args, 'timeout-ms') ?? 10_000);
+        if (ops) traffic = `\n\n${formatTraffic(ops)}`;
+      } catch (err) {
+        traffic = `\n\nHot objects: unavailable (${(err as Error).message})`;
+      }
+      io.stdout(`${formatStatus(cfg)}${traffic}`);
+    },
+  },
+  top: {
+    synopsis: '[--interval-ms 1000] [--once]',
+    min: 0,
+    max: 0,
+    options: [...CONNECTION_OPTIONS, 'interval-ms', 'once'],
+    async run(client, args, io, prefix) {
+      const intervalMs = intOption(args, 'interval-ms') ?? 1000;
+      if (intervalMs < 100) throw new UsageError('--interval-ms must be at least 100');
+      const timeoutMs = intOption(args, 'timeout-ms') ?? 10_000;
+      const once = args.options.has('once');
+      const frame = async () => {
+        const ops = await fetchOps(client, prefix, timeoutMs);
+        if (!ops) throw new LambdaStoreError('NOT_SUPPORTED', 'the coordinator does not serve ops snapshots (is it older than this CLI?)');
+        return formatTop(ops);
+      };
+      if (once) {
+        io.stdout(await frame());
+        return;
+      }
+      // Redraw in place until Ctrl-C (clear screen, cursor home).
+      let stop = false;
+      const onSignal = () => { stop = true; };
+      process.once('SIGINT', onSignal);
+      try {
+        while (!stop) {
+          io.stdout(`\x1b[2J\x1b[H${await frame()}\n\n(every ${intervalMs} ms; Ctrl-C quits)`);
+          await new Promise((r) => setTimeout(r, intervalMs));
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
     },
   },
 };

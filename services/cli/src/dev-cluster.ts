@@ -33,6 +33,8 @@ export interface DevClusterOptions {
   shards?: number;
   /** Workers per shard chain (replication factor; coordinator default 3 when omitted). */
   chainLength?: number;
+  /** Where the coordinator's ops dashboard listens: `host:port` (port 0: a free one) or `off`. Default 127.0.0.1:0. */
+  dashboard?: string;
   /** Extra command-line arguments for the coordinator / every worker. */
   coordinatorArgs?: string[];
   workerArgs?: string[];
@@ -71,6 +73,8 @@ export interface DevCluster {
   readonly nats: NatsServer;
   readonly workers: DevWorker[];
   readonly coordinator: DevProcess;
+  /** The ops dashboard served by the coordinator (undefined when turned off). */
+  readonly dashboardUrl: string | undefined;
   /** Stops workers and coordinator (SIGTERM, then SIGKILL after the bound) and nats-server. Idempotent. */
   stop(): Promise<void>;
   /** Sends `signal` to worker `i` and waits (bounded) until it has exited. */
@@ -457,6 +461,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
   };
 
   let coordinator!: ManagedProcess;
+  let dashboardUrl: string | undefined;
   const workers: Worker[] = [];
   try {
     log(`starting nats-server (JetStream store ${join(dataDir, 'nats')})`);
@@ -472,11 +477,14 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     const coordArgs = [coordinatorMain, '--nats', nats.url, '--prefix', prefix, '--min-workers', String(minWorkers)];
     if (opts.shards !== undefined) coordArgs.push('--shards', String(opts.shards));
     if (opts.chainLength !== undefined) coordArgs.push('--chain-length', String(opts.chainLength));
+    if (opts.dashboard !== undefined) coordArgs.push('--dashboard', opts.dashboard);
     coordArgs.push(...(opts.coordinatorArgs ?? []));
     coordinator = new ManagedProcess('coordinator', join(logsDir, 'coordinator.log'), process.execPath, coordArgs, env, unexpected(() => coordinator));
     procs.push(coordinator);
     log('starting coordinator');
     await coordinator.start((line) => line.includes('coordinator ready'), readyTimeoutMs);
+    dashboardUrl = opts.dashboard === 'off' ? undefined : await dashboardLine(coordinator);
+    if (dashboardUrl) log(`ops dashboard at ${dashboardUrl}`);
 
     for (let i = 0; i < nWorkers; i++) {
       const id = `worker-${i}`;
@@ -521,6 +529,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     nats: natsServer,
     workers,
     coordinator,
+    dashboardUrl,
     stop: () => (stopP ??= stopAll()),
     async killWorker(i: number, signal: NodeJS.Signals = 'SIGKILL') {
       if (stopping) throw new Error('the cluster is stopping');
@@ -551,4 +560,15 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
       await coordinator.start((line) => line.includes('coordinator ready'), readyTimeoutMs);
     },
   };
+}
+
+/** The dashboard URL the coordinator logs next to its ready line (stderr may trail stdout a little). */
+async function dashboardLine(coordinator: DevProcess): Promise<string | undefined> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const m = /\[coordinator\] dashboard (\S+)/.exec(coordinator.output());
+    if (m) return m[1];
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -7,11 +7,14 @@ import { parseArgs } from 'node:util';
 import { parseIntOption } from './args.js';
 import { startDevCluster, type DevCluster, type DevProcess } from './dev-cluster.js';
 
-export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N] [--chain-length 3]
+export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N]
+                       [--chain-length 3] [--dashboard 127.0.0.1:0 | <host>:<port> | off]
 
 Starts nats-server (JetStream), the coordinator and N workers on this machine, prints how to reach
-them, and runs until Ctrl-C. Every shard is replicated on a chain of --chain-length workers (at
-most --workers; default 3), so a worker that dies is replaced without losing acknowledged writes. Data (and logs, in <data>/logs) survive a restart on the same --data.`;
+them (the ops dashboard's URL too), and runs until Ctrl-C. Every shard is replicated on a chain of
+--chain-length workers (at most --workers; default 3), so a worker that dies is replaced without
+losing acknowledged writes. Data (and logs, in <data>/logs) survive a restart on the same --data.
+--dashboard: where the coordinator serves the read-only ops dashboard (default loopback, a free port).`;
 
 export const DEFAULT_DEV_DATA = '.lambdastore/dev';
 
@@ -30,13 +33,14 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 /** How to use a running cluster: the CLI and plain NATS (JSON ingress). */
-export function usageBanner(cluster: Pick<DevCluster, 'natsUrl' | 'prefix' | 'dataDir'>, opts: { deployed?: boolean } = {}): string {
+export function usageBanner(cluster: Pick<DevCluster, 'natsUrl' | 'prefix' | 'dataDir'> & { dashboardUrl?: string | undefined }, opts: { deployed?: boolean } = {}): string {
   const { natsUrl, prefix, dataDir } = cluster;
   // The CLI finds the cluster through <data>/cluster.json (default .lambdastore/dev under the cwd).
   const where = resolve(DEFAULT_DEV_DATA) === dataDir ? '' : ` --data ${dataDir}`;
   const lines = [
     `NATS:    ${natsUrl}   (subject prefix "${prefix}")`,
     `Data:    ${dataDir}   (logs in ${dataDir}/logs)`,
+    ...(cluster.dashboardUrl ? [`Ops:     ${cluster.dashboardUrl}   (dashboard, read-only; \`npx lambdastore top\` in a terminal)`] : []),
     '',
     'With the CLI (another terminal, in this folder):',
   ];
@@ -72,6 +76,7 @@ export async function devCommand(argv: string[]): Promise<number> {
         'nats-port': { type: 'string' },
         threads: { type: 'string' },
         'chain-length': { type: 'string' },
+        dashboard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -137,6 +142,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       natsPort,
       chainLength,
       ...(threads !== undefined ? { threads } : {}),
+      ...(typeof values.dashboard === 'string' ? { dashboard: values.dashboard } : {}),
       log: (line) => console.log(`[dev] ${line}`),
       onUnexpectedExit: supervise,
     });

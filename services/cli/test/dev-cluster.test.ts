@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { connect } from '@lambdastore/client';
 import { tempDir } from '@lambdastore/testkit';
 import { startDevCluster, type DevCluster } from '../src/dev-cluster.js';
+import { usageBanner } from '../src/dev.js';
 
 function alive(pid: number | undefined): boolean {
   if (pid === undefined) return false;
@@ -33,6 +34,10 @@ describe('startDevCluster', function () {
     const info = JSON.parse(readFileSync(join(dir.path, 'cluster.json'), 'utf8'));
     expect(info).to.deep.equal({ natsUrl: cluster.natsUrl, prefix: 'lambdastore', pid: process.pid });
     expect(existsSync(join(dir.path, 'logs', 'worker-0.log'))).to.equal(true);
+    // `lambdastore dev` prints where the coordinator serves the ops dashboard.
+    expect(cluster.dashboardUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(usageBanner(cluster)).to.include(`Ops:     ${cluster.dashboardUrl}`);
+    expect((await fetch(cluster.dashboardUrl!)).headers.get('content-type')).to.match(/^text\/html/);
 
     const cfg = await cluster.config();
     expect(cfg.workers.filter((w) => w.alive).map((w) => w.id).sort()).to.deep.equal(['worker-0', 'worker-1']);

@@ -1,8 +1,10 @@
 /**
  * Command line of the coordinator service (contract in docs/ARCHITECTURE.md):
  *   --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000] [--chain-length 3]
+ *   [--dashboard 127.0.0.1:0 | off]
  * Each flag may also come from the environment (LAMBDASTORE_NATS_URL, LAMBDASTORE_PREFIX,
- * LAMBDASTORE_SHARDS, LAMBDASTORE_MIN_WORKERS, LAMBDASTORE_HEARTBEAT_TIMEOUT_MS); flags win.
+ * LAMBDASTORE_SHARDS, LAMBDASTORE_MIN_WORKERS, LAMBDASTORE_HEARTBEAT_TIMEOUT_MS,
+ * LAMBDASTORE_CHAIN_LENGTH, LAMBDASTORE_DASHBOARD); flags win.
  */
 import { parseArgs } from 'node:util';
 
@@ -13,16 +15,34 @@ export interface ServiceArgs {
   minWorkers: number | undefined;
   heartbeatTimeoutMs: number | undefined;
   chainLength: number | undefined;
+  /** Where the ops dashboard listens; undefined: no dashboard. */
+  dashboard: { host: string; port: number } | undefined;
   help: boolean;
 }
 
-export const USAGE = `usage: lambdastore-coordinator --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000] [--chain-length 3]
-  env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS LAMBDASTORE_CHAIN_LENGTH
+/** Where the dashboard listens unless told otherwise. */
+export const DEFAULT_DASHBOARD = '127.0.0.1:0';
+
+export const USAGE = `usage: lambdastore-coordinator --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
+                              [--chain-length 3] [--dashboard <host>:<port> | off]
+  --chain-length: workers per shard chain (replication factor; default 3, at most the live workers)
+  --dashboard: the read-only ops dashboard (HTTP); default ${DEFAULT_DASHBOARD} (loopback, a free port; the URL is logged)
+  env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS LAMBDASTORE_CHAIN_LENGTH LAMBDASTORE_DASHBOARD
   tracing: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER) to export spans`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** `host:port`, `[v6]:port` or `off`. */
+export function parseDashboard(value: string): { host: string; port: number } | undefined {
+  if (value === 'off') return undefined;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--dashboard must be <host>:<port> (port 0 picks a free one) or off, got ${JSON.stringify(value)}`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
 
 function intArg(name: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -44,6 +64,7 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
         'min-workers': { type: 'string' },
         'heartbeat-timeout-ms': { type: 'string' },
         'chain-length': { type: 'string' },
+        dashboard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -60,6 +81,7 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     minWorkers: intArg('--min-workers', values['min-workers'] ?? env.LAMBDASTORE_MIN_WORKERS),
     heartbeatTimeoutMs: intArg('--heartbeat-timeout-ms', values['heartbeat-timeout-ms'] ?? env.LAMBDASTORE_HEARTBEAT_TIMEOUT_MS),
     chainLength: intArg('--chain-length', values['chain-length'] ?? env.LAMBDASTORE_CHAIN_LENGTH),
+    dashboard: parseDashboard(values.dashboard ?? (env.LAMBDASTORE_DASHBOARD || DEFAULT_DASHBOARD)),
     help,
   };
 }

@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       minWorkers: args.minWorkers,
       heartbeatTimeoutMs: args.heartbeatTimeoutMs,
       chainLength: args.chainLength,
+      dashboard: args.dashboard,
     });
   } catch (err) {
     // Bad option values are usage errors, like bad flags.
@@ -71,6 +72,10 @@ async function main(): Promise<void> {
     console.error(`[coordinator] could not start: ${(err as Error).message}`);
     await shutdownOtel();
     process.exit(1);
+  }
+  if (coordinator.dashboardUrl) {
+    const loopback = /^(127\.|localhost$|::1$)/.test(args.dashboard!.host);
+    console.error(`[coordinator] dashboard ${coordinator.dashboardUrl} (read-only${loopback ? '' : '; reachable from the network: put it behind your own access control'})`);
   }
   if (!stopping) process.stdout.write('coordinator ready\n');
 }

@@ -88,7 +88,8 @@ describe('coordinator service (process)', function () {
 
   it('exports deploy spans when OTEL_TRACES_EXPORTER is set, and still exits 0', async () => {
     const prefix = `svc${process.pid}c`;
-    const p = start(['--nats', server.url, '--prefix', prefix], { OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' });
+    // Sampling is parent-based, 1 root in 100 by default: a deploy without a traced caller is a root.
+    const p = start(['--nats', server.url, '--prefix', prefix], { OTEL_TRACES_EXPORTER: 'console', OTEL_TRACES_SAMPLER: 'always_on', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' });
     await eventually(() => p.stdout().includes('coordinator ready'), 10_000, 'coordinator ready');
     const nc = await connect({ servers: server.url });
     try {
