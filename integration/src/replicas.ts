@@ -50,7 +50,7 @@ export async function waitReplicated(t: TestCluster, hb: HeartbeatWatch, length:
     }
     return cfg;
   }, timeoutMs, `every shard replicated on ${length} caught-up workers`, 100).catch((err: Error) => {
-    const tails = [t.cluster.coordinator, ...t.cluster.workers].map((p) => `--- ${p.name}\n${p.output().slice(-2000)}`);
+    const tails = [t.cluster.coordinator, ...t.cluster.workers].map((p) => `--- ${p.name} (${p.logFile})\n${p.output().slice(-4000)}`);
     throw new Error(`${err.message} (last seen: ${why})\n${tails.join('\n')}`);
   });
 }

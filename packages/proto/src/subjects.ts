@@ -15,6 +15,8 @@
  * | `<p>.chain.<w>.ack`             | worker w (chain predecessor) | ChainAck (publish only)      |
  * | `<p>.chain.<w>.transfer`        | worker w (a joiner's predecessor) | ChainTransferRequest (publish only) |
  * | `<p>.chain.<w>.snapshot`        | worker w (joining as tail)   | ChainSnapshotChunk (publish only) |
+ * | `<p>.chain.<w>.barrier`         | worker w (a shard's head)    | ChainBarrierRequest -> ChainBarrierReply |
+ * | `<p>.shard.<n>.read`            | every member of shard n's chain, queue `<p>.shard.<n>.readers` | InvokeRequest (or JSON) -> InvokeResponse |
  * | `<p>.hb`                        | coordinator                  | Heartbeat (publish only)     |
  * | `<p>.config`                    | workers, clients             | ClusterConfig (publish only) |
  * | `<p>.admin.config`              | coordinator                  | ConfigRequest -> ConfigResponse |
@@ -40,7 +42,9 @@ export interface Subjects {
   /** Two-phase commit with the worker serving a shard: `snapshot`, `prepare`, `decide`, `decision`. */
   shardTxn(shard: number, step: 'snapshot' | 'validate' | 'prepare' | 'decide' | 'decision'): string;
   /** Chain replication messages addressed to one worker: records, acks, state transfer. */
-  chain(workerId: string, kind: 'append' | 'ack' | 'transfer' | 'snapshot'): string;
+  chain(workerId: string, kind: 'append' | 'ack' | 'transfer' | 'snapshot' | 'barrier'): string;
+  /** Read-only calls any member of a shard's chain may serve (queue group: one of them answers). */
+  shardRead(shard: number): string;
   /** Worker heartbeats. */
   readonly heartbeat: string;
   /** Cluster config broadcasts. */
@@ -73,6 +77,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     shardInvoke: (shard: number) => `${prefix}.shard.${shard}.invoke`,
     shardTxn: (shard: number, step: string) => `${prefix}.shard.${shard}.txn.${step}`,
     chain: (workerId: string, kind: string) => `${prefix}.chain.${workerId}.${kind}`,
+    shardRead: (shard: number) => `${prefix}.shard.${shard}.read`,
     heartbeat: `${prefix}.hb`,
     config: `${prefix}.config`,
     adminConfig: `${prefix}.admin.config`,

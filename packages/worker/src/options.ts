@@ -50,6 +50,8 @@ export interface WorkerOptions {
    * incarnation (2000).
    */
   pauseDetectMs?: number;
+  /** Reads on replicas: how long a replica waits to catch up with the head before handing a read to it (2000). */
+  replicaCatchUpTimeoutMs?: number;
   /** How often metrics and sampled spans are shipped to the coordinator's dashboard (1000 ms). */
   telemetryIntervalMs?: number;
 }
@@ -75,6 +77,7 @@ export const DEFAULTS = {
   chainResendIntervalMs: 200,
   stateTransferRetryMs: 3000,
   pauseDetectMs: 2000,
+  replicaCatchUpTimeoutMs: 2000,
   telemetryIntervalMs: 1000,
 } as const;
 

@@ -16,6 +16,7 @@ import {
   lambdastore,
   subjects,
   shardOf,
+  READ_CONSISTENCY,
   LambdaStoreError,
   asLambdaStoreError,
   errorResponse,
@@ -41,6 +42,7 @@ import { TaskDispatcher } from './dispatch.js';
 import { DEFAULTS, defaultThreads, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { ChainReplicator, isChainRoleLost, type ChainRole } from './chain/replicator.js';
 import { StateTransfer } from './chain/transfer.js';
+import { ReplicaReads, answerBarrier } from './replica-reads.js';
 
 const tracer = trace.getTracer('@lambdastore/worker');
 const WORKER_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -52,6 +54,9 @@ export class LambdaStoreWorker {
   private config: lambdastore.ClusterConfig | undefined;
   private types = new Map<string, lambdastore.ITypeInfo>();
   private readonly shardSubs = new Map<number, Subscription[]>();
+  /** Read subjects of the shards whose chain this worker is in and whose state it holds. */
+  private readonly readSubs = new Map<number, Subscription>();
+  private readonly replicaReads: ReplicaReads;
   private subs: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -110,6 +115,7 @@ export class LambdaStoreWorker {
       log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
       onFatal: fatal,
       resendIntervalMs: options.chainResendIntervalMs,
+      onApplied: (rec) => this.cache.invalidate(rec.changes.map((c) => c.object)),
     }, this.startedAtMs);
     this.transfer = new StateTransfer({
       me: options.workerId,
@@ -147,6 +153,16 @@ export class LambdaStoreWorker {
       metrics: this.metrics,
       successorOf: (shard) => { const c = this.roles.get(shard)?.chain; return c && c[0] === options.workerId ? c[1] : undefined; },
       epochOf: (shard) => { const e = this.config?.shards.find((a) => a.shard === shard)?.epoch; return e === undefined || e === null ? undefined : Number(e); },
+    });
+    this.replicaReads = new ReplicaReads({
+      me: options.workerId,
+      subjects: this.subjects,
+      executor: this.executor,
+      replicator: this.replicator,
+      chainOf: (shard) => this.roles.get(shard),
+      caughtUp: (shard) => this.transfer.synced.has(shard),
+      request: async (subject, data, timeoutMs) => (await nc.request(subject, data, { timeout: timeoutMs })).data,
+      catchUpTimeoutMs: options.replicaCatchUpTimeoutMs,
     });
   }
 
@@ -189,7 +205,7 @@ export class LambdaStoreWorker {
   private join(): void {
     const s = this.subjects;
     this.subs.push(this.nc.subscribe(s.config, { callback: (_e, m) => this.onConfigMessage(m.data) }));
-    this.subs.push(this.nc.subscribe(s.invoke, { queue: s.ingressQueue, callback: (_e, m) => void this.handle(m, true) }));
+    this.subs.push(this.nc.subscribe(s.invoke, { queue: s.ingressQueue, callback: (_e, m) => void this.handle(m, 'ingress') }));
     const chainMsg = (what: string, fn: (data: Uint8Array) => void | Promise<void>) => (_e: unknown, m: Msg) => {
       if (this.stopping) return;
       Promise.resolve().then(() => fn(m.data)).catch((err: Error) => console.error(`[worker ${this.id}] chain ${what} dropped: ${err.message}`));
@@ -198,6 +214,12 @@ export class LambdaStoreWorker {
     this.subs.push(this.nc.subscribe(s.chain(this.id, 'ack'), { callback: chainMsg('ack', (d) => this.replicator.onAck(d)) }));
     this.subs.push(this.nc.subscribe(s.chain(this.id, 'transfer'), { callback: chainMsg('transfer', (d) => this.transfer.onRequest(d)) }));
     this.subs.push(this.nc.subscribe(s.chain(this.id, 'snapshot'), { callback: chainMsg('snapshot', (d) => this.transfer.onChunk(d)) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'barrier'), {
+      callback: (_e, m) => {
+        if (this.stopping || !m.reply) return;
+        void answerBarrier(m.data, (shard) => this.shardSubs.has(shard), this.executor, this.replicator).then((out) => m.respond(out));
+      },
+    }));
     this.heartbeat();
     this.lastBeatAt = performance.now();
     this.heartbeatTimer = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
@@ -349,7 +371,7 @@ export class LambdaStoreWorker {
         },
       });
     return [
-      this.nc.subscribe(s.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, false) }),
+      this.nc.subscribe(s.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, 'shard') }),
       answer('snapshot', (d) => tp.answerSnapshot(d, this.options.shipObjectMaxBytes)),
       answer('validate', (d) => tp.answerValidate(d)),
       answer('prepare', (d) => tp.answerPrepare(d)),
@@ -358,8 +380,34 @@ export class LambdaStoreWorker {
     ];
   }
 
+  /**
+   * Joins the readers of every shard whose chain this worker is in and whose state it holds (the
+   * head once it serves the shard, a replica once caught up), and leaves the others.
+   */
+  private syncReadSubs(): void {
+    if (this.stopping || this.nc.isClosed()) return;
+    const want = new Set<number>();
+    for (const [shard, role] of this.roles) {
+      const pos = role.chain.indexOf(this.id);
+      if (pos === 0 ? this.shardSubs.has(shard) : pos > 0 && this.transfer.synced.has(shard)) want.add(shard);
+    }
+    for (const [shard, sub] of this.readSubs) {
+      if (!want.has(shard)) {
+        sub.unsubscribe();
+        this.readSubs.delete(shard);
+      }
+    }
+    for (const shard of want) {
+      if (this.readSubs.has(shard)) continue;
+      const subject = this.subjects.shardRead(shard);
+      this.readSubs.set(shard, this.nc.subscribe(subject, { queue: `${subject}ers`, callback: (_e, m) => void this.handle(m, 'read') }));
+    }
+    this.replicaReads.forget((shard) => want.has(shard));
+  }
+
   private heartbeat(): void {
     if (this.stopping || this.nc.isClosed()) return;
+    this.syncReadSubs();
     const hb = lambdastore.Heartbeat.encode({
       workerId: this.id,
       startedAtMs: this.startedAtMs,
@@ -376,16 +424,21 @@ export class LambdaStoreWorker {
       entrySetMerges: this.executor.stats.entrySetMerges,
       replicaShards: [...this.transfer.synced].filter((s) => !this.shardSubs.has(s)).sort((a, b) => a - b),
       unackedRecords: this.replicator.stats().unacked,
+      replicaReads: this.replicaReads.served,
     }).finish();
     this.nc.publish(this.subjects.heartbeat, hb);
   }
 
-  /** Serves one invoke message, from the ingress (route anywhere) or a shard subject (serve here). */
-  private async handle(msg: Msg, viaIngress: boolean): Promise<void> {
+  /**
+   * Serves one invoke message: from the ingress (route anywhere), a shard subject (serve here) or
+   * a shard's read subject (a read-only call any member of the chain may serve).
+   */
+  private async handle(msg: Msg, via: 'ingress' | 'shard' | 'read'): Promise<void> {
     if (!msg.reply) return; // nobody to answer: a request without a reply subject is dropped
+    const viaIngress = via === 'ingress';
     const json = isJson(msg.headers);
     const parent: Context = msg.headers ? extractTraceContext(msg.headers) : context.active();
-    const span = tracer.startSpan(viaIngress ? 'lambdastore.ingress' : 'lambdastore.shard', { kind: SpanKind.SERVER }, parent);
+    const span = tracer.startSpan(viaIngress ? 'lambdastore.ingress' : via === 'read' ? 'lambdastore.read' : 'lambdastore.shard', { kind: SpanKind.SERVER }, parent);
     try {
       let response: lambdastore.IInvokeResponse;
       let bytes: Uint8Array | undefined;
@@ -397,7 +450,7 @@ export class LambdaStoreWorker {
         // A relayed request may overtake nothing, but a later direct retry may overtake it: only a
         // request that came straight to its shard may skip the stored-key check.
         let raw: Uint8Array | undefined = json ? undefined : msg.data;
-        if (viaIngress && req.freshKey) {
+        if (via !== 'shard' && req.freshKey) {
           req.freshKey = false;
           raw = undefined;
         }
@@ -406,20 +459,25 @@ export class LambdaStoreWorker {
         if (!cfg || !cfg.numShards || cfg.shards.length === 0) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
         const shard = shardOf(req.target!.type!, req.target!.id!, cfg.numShards);
         span.setAttribute('lambdastore.shard', shard);
-        if (this.shardSubs.has(shard)) {
+        const served = this.shardSubs.has(shard)
+          ? await this.executor.invoke(req, trace.setSpan(parent, span))
+          : via === 'read' ? await this.replicaReads.serve(shard, req, trace.setSpan(parent, span)) : undefined;
+        if (served) {
           span.setAttribute(SPAN_ATTRS.worker, this.id);
-          const out = await this.executor.invoke(req, trace.setSpan(parent, span));
-          response = out.response;
-          bytes = out.bytes;
+          response = served.response;
+          bytes = served.bytes;
         } else {
           const owner = cfg.shards.find((a) => a.shard === shard)?.chain?.[0];
           if (!owner) throw new LambdaStoreError('NO_WORKERS', `shard ${shard} has no worker yet`, { retryAfterMs: 200 });
-          if (!viaIngress) {
+          if (via === 'shard') {
             throw new LambdaStoreError('WRONG_SHARD', `shard ${shard} is served by ${owner}, not ${this.id}`, {
               redirect: { shard, workerId: owner, configVersion: Number(cfg.version) },
             });
           }
-          const relayed = await this.forward(shard, req, raw, req.timeoutMs || 10_000, trace.setSpan(parent, span));
+          // From the ingress, a read a replica may serve goes to the shard's readers; a read a
+          // replica cannot serve itself goes to the head.
+          const toReaders = viaIngress && req.readConsistency !== READ_CONSISTENCY.head;
+          const relayed = await this.forward(shard, toReaders ? this.subjects.shardRead(shard) : this.subjects.shardInvoke(shard), req, raw, req.timeoutMs || 10_000, trace.setSpan(parent, span));
           if (!json) { msg.respond(relayed); return; }
           response = lambdastore.InvokeResponse.decode(relayed);
         }
@@ -466,11 +524,11 @@ export class LambdaStoreWorker {
   }
 
   /** Ingress to shard: a request to the shard's subject, whose reply is relayed as is. */
-  private async forward(shard: number, req: lambdastore.InvokeRequest, raw: Uint8Array | undefined, timeoutMs: number, ctx: Context): Promise<Uint8Array> {
+  private async forward(shard: number, subject: string, req: lambdastore.InvokeRequest, raw: Uint8Array | undefined, timeoutMs: number, ctx: Context): Promise<Uint8Array> {
     const h = natsHeaders();
     injectTraceContext(h, ctx);
     try {
-      const m = await this.nc.request(this.subjects.shardInvoke(shard), raw ?? lambdastore.InvokeRequest.encode(req).finish(), { timeout: timeoutMs, headers: h });
+      const m = await this.nc.request(subject, raw ?? lambdastore.InvokeRequest.encode(req).finish(), { timeout: timeoutMs, headers: h });
       return m.data;
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -508,7 +566,7 @@ export class LambdaStoreWorker {
     clearInterval(this.sweepTimer);
     clearInterval(this.telemetryTimer);
     clearTimeout(this.configPoll);
-    for (const s of [...this.subs, ...[...this.shardSubs.values()].flat()]) s.unsubscribe();
+    for (const s of [...this.subs, ...[...this.shardSubs.values()].flat(), ...this.readSubs.values()]) s.unsubscribe();
     const deadline = Date.now() + graceMs;
     while (this.executor.stats.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     try { await this.nc.drain(); } catch { /* already closed */ }

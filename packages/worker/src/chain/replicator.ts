@@ -41,6 +41,8 @@ export interface ReplicatorDeps {
   onFatal(err: Error): void;
   /** Resend what a successor has not acknowledged after this long (ms). */
   resendIntervalMs: number;
+  /** A record from upstream is durable here (objects cached for replica reads must be reloaded). */
+  onApplied?(rec: CommitRecord): void;
 }
 
 /** The write was not acknowledged before this worker lost its place at the head of the chain. */
@@ -86,7 +88,9 @@ export class ChainReplicator {
   private own: Stream;
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
-  private pendingBarrier: { seq: number; acked: Promise<void> } | undefined;
+  private pendingBarrier: { origin: string; seq: number; acked: Promise<{ origin: string; seq: number; epoch: number }> } | undefined;
+  /** Replica reads waiting for a stream to be durable here up to a seq. */
+  private durableWaiters: Array<{ origin: string; seq: number; resolve: () => void }> = [];
 
   constructor(private readonly d: ReplicatorDeps, private incarnation: number) {
     this.own = this.newOwnStream();
@@ -134,19 +138,28 @@ export class ChainReplicator {
    * head can have acknowledged a write in a newer epoch, whose members would have refused this
    * one). Reads that arrive in the same turn of the event loop share one empty record.
    */
-  confirmHead(shard: number): Promise<void> {
+  async confirmHead(shard: number): Promise<void> {
+    await this.barrier(shard);
+  }
+
+  /**
+   * `confirmHead`, telling where the barrier stands in this head's stream: a replica that has the
+   * stream durable up to there holds every write this head acknowledged before the call.
+   */
+  barrier(shard: number): Promise<{ origin: string; seq: number; epoch: number }> {
     const role = this.d.chainOf(shard);
     if (!role || role.chain[0] !== this.d.me) return Promise.reject(new ChainRoleLost(`this worker no longer heads shard ${shard}; retry`));
-    if (role.chain.length === 1) return Promise.resolve();
     const s = this.own;
+    if (role.chain.length === 1) return Promise.resolve({ origin: s.origin, seq: s.applied, epoch: role.epoch });
     const last = s.items[s.items.length - 1];
-    if (this.pendingBarrier && last && last.seq === this.pendingBarrier.seq && last.seq > s.sentUpTo) return this.pendingBarrier.acked;
+    if (this.pendingBarrier && this.pendingBarrier.origin === s.origin && last && last.seq === this.pendingBarrier.seq && last.seq > s.sentUpTo) return this.pendingBarrier.acked;
     if (s.shard === undefined) s.succ = role.chain[1];
     s.shard = shard;
     const seq = ++s.applied;
     s.items.push({ seq, bytes: EMPTY_ENTRY });
-    const acked = new Promise<void>((resolve, reject) => s.waiters.set(seq, { resolve, reject }));
-    this.pendingBarrier = { seq, acked };
+    const done = new Promise<void>((resolve, reject) => s.waiters.set(seq, { resolve, reject }));
+    const acked = done.then(() => ({ origin: s.origin, seq, epoch: role.epoch }));
+    this.pendingBarrier = { origin: s.origin, seq, acked };
     this.d.store.commitLocal({ changes: [] }).then(() => {
       if (seq > s.durable) s.durable = seq;
       this.update(s);
@@ -241,9 +254,13 @@ export class ChainReplicator {
       s.items.push(item);
       fresh.push(item);
       const stream = s;
-      this.d.store.commitLocal(decodeEntry(item.bytes)).then(() => {
+      const rec = decodeEntry(item.bytes);
+      this.d.store.commitLocal(rec).then(() => {
         if (seq > stream.durable) stream.durable = seq;
+        // On disk now: copies of its objects cached for replica reads are stale.
+        this.d.onApplied?.(rec);
         this.update(stream);
+        this.wakeDurable(stream);
       }, (err: Error) => this.d.onFatal(err));
     }
     if (fresh.length > 0) this.send(s, fresh);
@@ -291,6 +308,31 @@ export class ChainReplicator {
     if (!role || pos <= 0) return;
     const msg = lambdastore.ChainAck.encode({ origin: s.origin, epoch: role.epoch, shard: s.shard, from: this.d.me, seq: s.ackedUp }).finish();
     this.d.publish(this.d.subjects.chain(role.chain[pos - 1]!, 'ack'), msg);
+  }
+
+  // ---- replica reads -------------------------------------------------------------------------
+
+  /** Resolves true once stream `origin` is durable here up to `seq`; false after `timeoutMs`. */
+  whenDurable(origin: string, seq: number, timeoutMs: number): Promise<boolean> {
+    if ((this.streams.get(origin)?.durable ?? 0) >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = { origin, seq, resolve: () => { clearTimeout(timer); resolve(true); } };
+      const timer = setTimeout(() => {
+        this.durableWaiters = this.durableWaiters.filter((x) => x !== w);
+        resolve(false);
+      }, timeoutMs);
+      this.durableWaiters.push(w);
+    });
+  }
+
+  private wakeDurable(s: Stream): void {
+    if (this.durableWaiters.length === 0) return;
+    const keep: typeof this.durableWaiters = [];
+    for (const w of this.durableWaiters) {
+      if (w.origin === s.origin && s.durable >= w.seq) w.resolve();
+      else keep.push(w);
+    }
+    this.durableWaiters = keep;
   }
 
   // ---- map changes ---------------------------------------------------------------------------
@@ -376,6 +418,7 @@ export class ChainReplicator {
       s.applied = s.durable = Number(p.seq ?? 0);
       this.streams.set(s.origin, s);
       this.update(s);
+      this.wakeDurable(s);
     }
   }
 
