@@ -17,6 +17,7 @@ import { watchHeartbeats, waitReplicated, type HeartbeatWatch } from '../src/rep
 import { checkRegister, type RegisterOp } from '../src/linearizability.js';
 
 const STALE_BOUND_MS = 300;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Writers and readers of one register, recording every operation's real-time interval. */
 class RegisterWorkload {
@@ -34,7 +35,8 @@ class RegisterWorkload {
   async start(): Promise<void> {
     const client = await connect({ servers: this.t.cluster.natsUrl, prefix: this.t.cluster.prefix, maxAttempts: 1000 });
     this.client = client;
-    const loop = (body: () => Promise<void>) => (async () => { while (!this.stopped) await body(); })();
+    // A short pause between calls keeps the history (and the machine's load) moderate.
+    const loop = (body: () => Promise<void>) => (async () => { while (!this.stopped) { await body(); await sleep(5); } })();
     const writer = () => loop(async () => {
       const value = `v${this.seq++}`;
       const start = performance.now();
@@ -45,6 +47,7 @@ class RegisterWorkload {
         // Its outcome is unknown: it may have taken effect, or not.
         this.writes.push({ id: value, kind: 'write', value, start });
         this.failures.push(`write ${value}: ${(err as { code?: string }).code} ${(err as Error).message}`);
+        await sleep(100);
       }
     });
     const reader = (into: RegisterOp[], opts: { consistency: 'strict' } | { consistency: 'stale-ok'; maxStalenessMs: number }) => loop(async () => {
@@ -54,6 +57,7 @@ class RegisterWorkload {
         into.push({ id: `r${this.seq++}`, kind: 'read', value, start, end: performance.now() });
       } catch (err) {
         this.failures.push(`read: ${(err as { code?: string }).code} ${(err as Error).message}`);
+        await sleep(100);
       }
     });
     this.loops = [writer(), writer(), reader(this.strict, { consistency: 'strict' }), reader(this.strict, { consistency: 'strict' }), reader(this.strict, { consistency: 'strict' }), reader(this.stale, { consistency: 'stale-ok', maxStalenessMs: STALE_BOUND_MS })];
@@ -62,10 +66,11 @@ class RegisterWorkload {
   async progress(reads: number, what: string): Promise<void> {
     const before = this.strict.length;
     const writes = this.writes.length;
-    await eventually(() => this.strict.length >= before + reads && this.writes.length > writes, 60_000, what);
+    await eventually(() => this.strict.length >= before + reads && this.writes.length > writes, 120_000, `${what} (failures so far: ${this.failures.slice(0, 3).join('; ')})`);
   }
 
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     await Promise.all(this.loops);
     await this.client?.close();
@@ -83,7 +88,10 @@ describe('reads on replicas', function () {
     nc = await natsConnect({ servers: t.cluster.natsUrl });
     await t.client.deployFile(fixture('txntypes.ts'));
   });
+  let stopLoad: (() => Promise<void>) | undefined;
   after(async () => {
+    // A failed test must not leave its loops running against a stopped cluster.
+    await stopLoad?.();
     await nc?.close();
     await hb?.close();
     await t?.stop();
@@ -96,17 +104,18 @@ describe('reads on replicas', function () {
     const chainOf = async () => (await t.client.config()).shards.find((s) => s.shard === shard)!.chain!;
     const indexOf = (id: string) => t.cluster.workers.findIndex((w) => w.id === id);
     const load = new RegisterWorkload(t, 'lin');
+    stopLoad = () => load.stop();
     await load.start();
     await load.progress(50, 'strict reads to go through');
     // Members behind the head serve reads too.
     const [, ...replicas] = await chainOf();
-    await eventually(() => replicas.some((w) => Number(hb.latest.get(w)?.replicaReads ?? 0) > 0), 30_000, 'a replica to serve reads');
+    await eventually(() => replicas.some((w) => Number(hb.latest.get(w)?.replicaReads ?? 0) > 0), 60_000, 'a replica to serve reads');
 
     // A replica paused past the failure timeout: when it wakes, it must not answer from its old state.
     const paused = replicas[0]!;
     t.cluster.signalWorker(indexOf(paused), 'SIGSTOP');
     try {
-      await eventually(async () => !(await chainOf()).includes(paused), 30_000, `${paused} to leave the chain`);
+      await eventually(async () => !(await chainOf()).includes(paused), 60_000, `${paused} to leave the chain`);
       await load.progress(30, `reads while ${paused} is paused`);
     } finally {
       t.cluster.signalWorker(indexOf(paused), 'SIGCONT');
@@ -117,7 +126,7 @@ describe('reads on replicas', function () {
     // The head killed and restarted.
     const head = (await chainOf())[0]!;
     await t.cluster.killWorker(indexOf(head), 'SIGKILL');
-    await eventually(async () => !(await chainOf()).includes(head), 30_000, `${head} to leave the chain`);
+    await eventually(async () => !(await chainOf()).includes(head), 60_000, `${head} to leave the chain`);
     await load.progress(30, `reads without ${head}`);
     await t.cluster.restartWorker(indexOf(head));
     await waitReplicated(t, hb, 3, 90_000);

@@ -6,7 +6,7 @@
  * only after it is stored in `<p>_meta`. A module's source is stored in `<p>_modules` before any
  * config names it, so a worker that sees a TypeInfo can always fetch its module.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { extractTraceContext, lambdastore, spanOutbox, subjects, type MetricsSnapshot, type SpanBatch, type Subjects } from '@lambdastore/proto';
@@ -18,6 +18,7 @@ import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from '.
 import { CoordinatorStore } from './store.js';
 import { OpsTelemetry } from './ops-telemetry.js';
 import { Dashboard } from './dashboard.js';
+import { LeaderLease } from './lease.js';
 
 const tracer = trace.getTracer('@lambdastore/coordinator');
 const utf8 = new TextEncoder();
@@ -28,6 +29,7 @@ export class Coordinator {
   readonly subjects: Subjects;
   private nc: NatsConnection | undefined;
   private store: CoordinatorStore | undefined;
+  private lease: LeaderLease | undefined;
   private model: ClusterModel | undefined;
   private readonly checker: ModuleChecker;
   private readonly subs: Subscription[] = [];
@@ -74,6 +76,14 @@ export class Coordinator {
     try {
       this.nc = await connect({ servers: o.servers, name: `lambdastore-coordinator-${process.pid}`, maxReconnectAttempts: -1 });
       this.store = await CoordinatorStore.open(this.nc, this.subjects, o.maxModuleBytes);
+      // One active coordinator: a standby (or a restart after a crash) waits here until the active
+      // one's lease runs out, then loads the config it persisted last.
+      this.lease = new LeaderLease(this.store.meta, `coordinator-${process.pid}-${randomUUID().slice(0, 8)}`, o.leaseMs, o.logger);
+      // Not a standby: a lease still renewed after twice its length belongs to a live coordinator.
+      const giveUpAt = o.standby ? Infinity : Date.now() + 2 * o.leaseMs + 1000;
+      if (!(await this.lease.acquire(() => this.state !== 'starting' || Date.now() > giveUpAt))) {
+        throw new Error(this.state === 'starting' ? 'another coordinator is active (it keeps renewing its lease); start this one with --standby to take over when it stops' : 'stopped while waiting for the lease');
+      }
       this.model = await this.loadModel();
       this.persistedVersion = this.model.version;
 
@@ -100,6 +110,10 @@ export class Coordinator {
       }, 1000));
       this.timers.push(setInterval(() => this.broadcast(), o.configBroadcastIntervalMs));
       this.state = 'running';
+      this.lease.keep((why) => {
+        o.logger.error(`lost the lease (${why}): stopping; another coordinator is active`);
+        void this.stop().finally(() => o.onLeaseLost?.(why));
+      });
       this.broadcast();
       o.logger.info(`serving prefix=${o.prefix} cluster=${this.model.clusterId} config version=${this.model.version} shards=${this.model.numShards}${this.model.assigned ? ' (assigned)' : ''}`);
     } catch (err) {
@@ -122,6 +136,7 @@ export class Coordinator {
     this.subs.length = 0;
     await Promise.allSettled([...this.inflight]);
     if (this.dirty) await this.flush().catch((err) => this.options.logger.error('could not persist the last config change', err));
+    await this.lease?.release();
     await this.teardown();
     this.state = 'stopped';
   }

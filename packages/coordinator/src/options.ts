@@ -55,6 +55,15 @@ export interface CoordinatorOptions {
   dashboardPushIntervalMs?: number;
   /** A trace at least this long is listed as slow. Default 100, 1..600000. */
   slowTraceMs?: number;
+  /**
+   * The active coordinator's lease in KV: a standby takes over once the active one has not renewed
+   * it for this long. Default 3000, 300..600000.
+   */
+  leaseMs?: number;
+  /** Wait as long as it takes for the active coordinator's lease (else give up after twice its length). */
+  standby?: boolean;
+  /** Called after the coordinator stopped because another one took its lease (a process exits). */
+  onLeaseLost?: (why: string) => void;
 }
 
 export const COORDINATOR_DEFAULTS = {
@@ -71,6 +80,7 @@ export const COORDINATOR_DEFAULTS = {
   maxConcurrentModuleChecks: 2,
   dashboardPushIntervalMs: 1000,
   slowTraceMs: 100,
+  leaseMs: 3000,
 } as const;
 
 export interface ResolvedOptions {
@@ -91,6 +101,9 @@ export interface ResolvedOptions {
   dashboard: { host: string; port: number } | undefined;
   dashboardPushIntervalMs: number;
   slowTraceMs: number;
+  leaseMs: number;
+  standby: boolean;
+  onLeaseLost: ((why: string) => void) | undefined;
 }
 
 export const stderrLogger: CoordinatorLogger = {
@@ -138,6 +151,9 @@ export function resolveOptions(opts: CoordinatorOptions): ResolvedOptions {
     },
     dashboardPushIntervalMs: int('dashboardPushIntervalMs', opts.dashboardPushIntervalMs, d.dashboardPushIntervalMs, 100, 60_000),
     slowTraceMs: int('slowTraceMs', opts.slowTraceMs, d.slowTraceMs, 1, 600_000),
+    leaseMs: int('leaseMs', opts.leaseMs, d.leaseMs, 300, 600_000),
+    standby: opts.standby === true,
+    onLeaseLost: opts.onLeaseLost,
   };
 }
 

@@ -15,6 +15,8 @@ export interface ServiceArgs {
   minWorkers: number | undefined;
   heartbeatTimeoutMs: number | undefined;
   chainLength: number | undefined;
+  /** Wait for the active coordinator's lease and take over when it stops renewing it. */
+  standby: boolean;
   /** Where the ops dashboard listens; undefined: no dashboard. */
   dashboard: { host: string; port: number } | undefined;
   help: boolean;
@@ -24,7 +26,8 @@ export interface ServiceArgs {
 export const DEFAULT_DASHBOARD = '127.0.0.1:0';
 
 export const USAGE = `usage: lambdastore-coordinator --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
-                              [--chain-length 3] [--dashboard <host>:<port> | off]
+                              [--chain-length 3] [--dashboard <host>:<port> | off] [--standby]
+  --standby: wait while another coordinator is active; take over within seconds when it dies
   --chain-length: workers per shard chain (replication factor; default 3, at most the live workers)
   --dashboard: the read-only ops dashboard (HTTP); default ${DEFAULT_DASHBOARD} (loopback, a free port; the URL is logged)
   env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS LAMBDASTORE_CHAIN_LENGTH LAMBDASTORE_DASHBOARD
@@ -64,6 +67,7 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
         'min-workers': { type: 'string' },
         'heartbeat-timeout-ms': { type: 'string' },
         'chain-length': { type: 'string' },
+        standby: { type: 'boolean' },
         dashboard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -81,6 +85,7 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     minWorkers: intArg('--min-workers', values['min-workers'] ?? env.LAMBDASTORE_MIN_WORKERS),
     heartbeatTimeoutMs: intArg('--heartbeat-timeout-ms', values['heartbeat-timeout-ms'] ?? env.LAMBDASTORE_HEARTBEAT_TIMEOUT_MS),
     chainLength: intArg('--chain-length', values['chain-length'] ?? env.LAMBDASTORE_CHAIN_LENGTH),
+    standby: values.standby === true,
     dashboard: parseDashboard(values.dashboard ?? (env.LAMBDASTORE_DASHBOARD || DEFAULT_DASHBOARD)),
     help,
   };
