@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startDevCluster, runClosedLoop, forEachLimited, type DevCluster } from '@lambdastore/cli';
 import { connect, type LambdaStoreClient } from '@lambdastore/client';
-import { shardOf } from '@lambdastore/proto';
+import { lambdastore, shardOf } from '@lambdastore/proto';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { parseConfig, repoRoot, type BenchConfig } from '../config.js';
 import type { Section } from './section.js';
 
@@ -28,7 +29,7 @@ interface Started {
 async function startCluster(chainLength: number, heartbeatTimeoutMs: number, log: (s: string) => void): Promise<Started> {
   const dir = await mkdtemp(join(tmpdir(), `ls-bench-chain${chainLength}-`));
   const cluster = await startDevCluster({ workers: 3, chainLength, dataDir: join(dir, 'cluster'), coordinatorArgs: ['--heartbeat-timeout-ms', String(heartbeatTimeoutMs)], log: (l) => log(`    ${l}`) });
-  const client = await connect({ servers: cluster.natsUrl, maxAttempts: 1000 });
+  const client = await connect({ servers: cluster.natsUrl, maxAttempts: 1000, callTimeoutMs: 60_000 });
   await client.deployFile(join(repoRoot, 'examples', 'micro', 'micro.ts'));
   return {
     cluster, client, dir,
@@ -48,13 +49,27 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
   }
 }
 
-/** Every shard on a chain of `length` live workers. */
+/**
+ * Every shard on a chain of `length` live workers, each member behind the head caught up (its state
+ * transfer done, as its heartbeats say): until then writes wait for the joiners.
+ */
 async function settled(s: Started, length: number): Promise<void> {
-  await until(async () => {
-    const cfg = await s.client.config();
-    const alive = new Set(cfg.workers.filter((w) => w.alive && !w.removed).map((w) => w.id));
-    return cfg.shards.every((x) => (x.chain ?? []).length === length && (x.chain ?? []).every((w) => alive.has(w)));
-  }, 120_000, `chains of ${length}`);
+  const nc = await natsConnect({ servers: s.cluster.natsUrl });
+  const beats = new Map<string, lambdastore.Heartbeat>();
+  nc.subscribe('lambdastore.hb', { callback: (_e, m) => { const hb = lambdastore.Heartbeat.decode(m.data); beats.set(hb.workerId, hb); } });
+  try {
+    await until(async () => {
+      const cfg = await s.client.config();
+      const alive = new Set(cfg.workers.filter((w) => w.alive && !w.removed).map((w) => w.id));
+      return cfg.shards.every((x) => {
+        const chain = x.chain ?? [];
+        return chain.length === length && chain.every((w) => alive.has(w)) &&
+          chain.slice(1).every((w) => { const b = beats.get(w); return !!b && Number(b.configVersion) >= Number(cfg.version) && b.replicaShards.includes(x.shard ?? 0); });
+      });
+    }, 120_000, `chains of ${length}, caught up`);
+  } finally {
+    await nc.close();
+  }
 }
 
 export interface WriteRun { length: number; callsPerSec: number; p50Ms: number; p99Ms: number; errors: number }
