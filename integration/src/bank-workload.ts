@@ -53,6 +53,8 @@ export class BankWorkload {
           if (code === 'INSUFFICIENT_FUNDS') this.refused.add(token);
           else if (code === 'METHOD_TIMEOUT') this.timedOut.add(token);
           else this.failures.push(`${token}: ${code} ${(err as Error).message}`);
+          // A call that fails at once (a closed client) must not spin: that would starve the event loop.
+          await new Promise((r) => setTimeout(r, 10));
         }
       }
     });
@@ -64,7 +66,9 @@ export class BankWorkload {
     await eventually(() => this.acked.size >= before + n, 60_000, what);
   }
 
+  /** Idempotent: a test's `after` stops it too, so a failed test leaves no loop running. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     await Promise.all(this.loops);
     await this.client?.close();

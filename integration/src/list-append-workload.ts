@@ -53,6 +53,8 @@ export class ListAppendWorkload {
           const status: Txn['status'] | undefined = ABORTED.includes(code) ? 'aborted' : code === 'TIMEOUT' ? 'unknown' : undefined;
           if (!status) {
             this.failures.push(`${id}: ${code} ${(err as Error).message}`);
+            // A call that fails at once (a closed client) must not spin: that would starve the event loop.
+            await new Promise((r) => setTimeout(r, 10));
             continue;
           }
           const ops: Op[] = steps.filter((s) => s[0] === 'append').map((s) => ({ kind: 'append', key: s[1] as string, value: s[2] as string }));
@@ -69,7 +71,9 @@ export class ListAppendWorkload {
     await eventually(() => this.committed >= before + n, 60_000, what);
   }
 
+  /** Idempotent: a test's `after` stops it too, so a failed test leaves no loop running. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     await Promise.all(this.loops);
     await this.client?.close();

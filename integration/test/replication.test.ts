@@ -14,6 +14,9 @@ import { ListAppendWorkload } from '../src/list-append-workload.js';
 
 describe('chain replication', function () {
   this.timeout(240_000);
+  // Workloads still running when a test failed: stopped before its cluster is.
+  const running: Array<{ stop(): Promise<void> }> = [];
+  const stopWorkloads = async () => { for (const w of running.splice(0)) await w.stop().catch(() => undefined); };
 
   describe('acknowledgement at the tail', () => {
     let t: TestCluster;
@@ -25,6 +28,7 @@ describe('chain replication', function () {
       await t.client.deployFile(fixture('testtypes.ts'));
     });
     after(async () => {
+      await stopWorkloads();
       await hb?.close();
       await t?.stop();
     });
@@ -59,12 +63,14 @@ describe('chain replication', function () {
       await t.client.deployFile(fixture('bank.ts'));
     });
     after(async () => {
+      await stopWorkloads();
       await hb?.close();
       await t?.stop();
     });
 
     it('loses no acknowledged transfer, duplicates none, and leaves every replica identical', async () => {
       const bank = new BankWorkload(t);
+      running.push(bank);
       await bank.setup();
       await waitReplicated(t, hb, 3, 60_000);
       await bank.start();
@@ -97,6 +103,7 @@ describe('chain replication', function () {
       await t.client.deployFile(fixture('txntypes.ts'));
     });
     after(async () => {
+      await stopWorkloads();
       await hb?.close();
       await t?.stop();
     });
@@ -109,6 +116,7 @@ describe('chain replication', function () {
       const victim = t.cluster.workers.findIndex((w) => w.id === victimId);
 
       const appends = new ListAppendWorkload(t, lists);
+      running.push(appends);
       await appends.start(8);
       await appends.progress(30, 'appends before the pause');
       t.cluster.signalWorker(victim, 'SIGSTOP');
@@ -136,12 +144,14 @@ describe('chain replication', function () {
       await t.client.deployFile(fixture('bank.ts'));
     });
     after(async () => {
+      await stopWorkloads();
       await hb?.close();
       await t?.stop();
     });
 
     it('loses nothing, and a head killed afterwards still fails over', async () => {
       const bank = new BankWorkload(t);
+      running.push(bank);
       await bank.setup();
       await waitReplicated(t, hb, 3, 60_000);
       await bank.start();

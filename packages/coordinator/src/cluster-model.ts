@@ -45,6 +45,8 @@ export interface WorkerState {
   threads: number;
   /** This incarnation was taken out of its chains; it rejoins only as a new incarnation. */
   removed: boolean;
+  /** Taken out of every chain by an operator; no chain takes it until it is let back in. */
+  drained?: boolean;
 }
 
 export interface ShardAssignmentData {
@@ -80,6 +82,7 @@ export interface WorkerInfoData {
   entrySetSplits: number;
   entrySetMerges: number;
   removed: boolean;
+  drained?: boolean;
 }
 
 /** Plain-data twin of proto `ClusterConfig`; lists sorted (shards by number, workers and types by name). */
@@ -179,6 +182,7 @@ export class ClusterModel {
         configVersion: 0,
         threads: 0,
         removed: w.removed,
+        drained: w.drained === true,
       });
     }
     for (const t of saved.types) model.types.set(t.name, cloneType(t));
@@ -273,6 +277,24 @@ export class ClusterModel {
     return this.finish(changed);
   }
 
+  /**
+   * Drains a worker (`drained`: it leaves every chain it shares, as if dead: successors are promoted
+   * and chains filled from the others) or lets it back in (chains short of members take it as tail).
+   * Undefined when nothing changed; throws for a worker the cluster never saw.
+   */
+  drain(workerId: string, drained: boolean): ClusterConfigData | undefined {
+    const w = this.workersById.get(workerId);
+    if (!w) throw new Error(`no worker ${JSON.stringify(workerId)} in this cluster`);
+    let changed = (w.drained === true) !== drained;
+    w.drained = drained;
+    if (drained && removeFromChains(this.shards.values(), w.id, this._version + 1)) {
+      unifyGroups(this.shards.values(), this._version + 1);
+      changed = true;
+    }
+    if (this.fill()) changed = true;
+    return this.finish(changed);
+  }
+
   /** True when `moduleId` is already the current module of every one of `typeNames`. */
   isCurrentModule(moduleId: string, typeNames: readonly string[]): boolean {
     return typeNames.length > 0 && typeNames.every((n) => this.types.get(n)?.moduleId === moduleId);
@@ -316,7 +338,7 @@ export class ClusterModel {
         .map((w) => ({
           id: w.id, alive: w.alive, lastSeenMs: w.lastSeenMs, pid: w.pid,
           startedAtMs: w.startedAtMs, inflight: w.inflight, callsTotal: w.callsTotal,
-          abortsTotal: w.abortsTotal, entrySetSplits: w.entrySetSplits, entrySetMerges: w.entrySetMerges, removed: w.removed,
+          abortsTotal: w.abortsTotal, entrySetSplits: w.entrySetSplits, entrySetMerges: w.entrySetMerges, removed: w.removed, drained: w.drained === true,
         })),
       types: [...this.types.values()].sort(byName).map(cloneType),
     };
@@ -353,7 +375,7 @@ export class ClusterModel {
   /** Chains shorter than the replication factor take alive workers that are not removed as tails. */
   private fill(): boolean {
     if (!this.assigned) return false;
-    const eligible = [...this.workersById.values()].filter((w) => w.alive && !w.removed).map((w) => w.id);
+    const eligible = [...this.workersById.values()].filter((w) => w.alive && !w.removed && !w.drained).map((w) => w.id);
     return fillChains(this.shards.values(), eligible, this.chainLength, this._version + 1);
   }
 }

@@ -32,6 +32,7 @@ export function configFromProto(c: lambdastore.IClusterConfig): ClusterConfigDat
       entrySetSplits: Number(w.entrySetSplits ?? 0),
       entrySetMerges: Number(w.entrySetMerges ?? 0),
       removed: !!w.removed,
+      drained: !!w.drained,
     })),
     types: (c.types ?? []).map(typeFromProto),
   };

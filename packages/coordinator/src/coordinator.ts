@@ -92,6 +92,7 @@ export class Coordinator {
       // Admin requests go to a queue group, so a standby coordinator would not answer twice.
       this.subs.push(this.nc.subscribe(s.adminConfig, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onConfigRequest(msg)); } }));
       this.subs.push(this.nc.subscribe(s.adminDeploy, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onDeploy(msg)); } }));
+      this.subs.push(this.nc.subscribe(s.adminDrain, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.onDrain(msg); } }));
       this.subs.push(this.nc.subscribe(s.adminOps, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.reply(msg, utf8.encode(JSON.stringify(this.opsSnapshot()))); } }));
       this.subs.push(this.nc.subscribe(s.telemetryMetrics, { callback: (err, msg) => { if (!err) this.onTelemetry(msg, false); } }));
       this.subs.push(this.nc.subscribe(s.telemetrySpans, { callback: (err, msg) => { if (!err) this.onTelemetry(msg, true); } }));
@@ -220,6 +221,40 @@ export class Coordinator {
       this.logAssignment(wasAssigned);
       this.changed();
     }
+  }
+
+  /**
+   * `lambdastore worker drain|add`: JSON `{"workerId": "...", "drain": true|false}`; the reply is
+   * `{"ok": true, "version": N}` or `{"ok": false, "error": {"code", "message"}}`.
+   */
+  private onDrain(msg: Msg): void {
+    if (this.state !== 'running') return;
+    let out: unknown;
+    try {
+      let body: { workerId?: unknown; drain?: unknown };
+      try {
+        body = JSON.parse(fromUtf8.decode(msg.data)) as typeof body;
+      } catch {
+        throw Object.assign(new Error('body is not JSON: {"workerId": "...", "drain": true|false}'), { code: 'MALFORMED_REQUEST' });
+      }
+      if (typeof body?.workerId !== 'string' || typeof body.drain !== 'boolean') {
+        throw Object.assign(new Error('give {"workerId": "<id>", "drain": true|false}'), { code: 'INVALID_ARGUMENT' });
+      }
+      let cfg;
+      try {
+        cfg = this.model!.drain(body.workerId, body.drain);
+      } catch (err) {
+        throw Object.assign(err as Error, { code: 'INVALID_ARGUMENT' });
+      }
+      if (cfg) {
+        this.options.logger.info(`worker ${body.workerId} ${body.drain ? 'drained: out of every chain' : 'may join chains again'}`);
+        this.changed();
+      }
+      out = { ok: true, version: this.model!.version };
+    } catch (err) {
+      out = { ok: false, error: { code: (err as { code?: string }).code ?? 'INTERNAL', message: (err as Error).message } };
+    }
+    this.reply(msg, utf8.encode(JSON.stringify(out)));
   }
 
   /** Telemetry from a worker (JSON, ~1/s each); garbage is ignored, like a garbled heartbeat. */

@@ -53,6 +53,8 @@ export interface Subjects {
   readonly adminDeploy: string;
   /** Operations snapshot for `lambdastore top` (JSON). */
   readonly adminOps: string;
+  /** Drain a worker out of every chain, or let it back in (JSON request and reply). */
+  readonly adminDrain: string;
   /** Workers ship sampled finished spans here (JSON SpanBatch). */
   readonly telemetrySpans: string;
   /** Workers ship one MetricsSnapshot per interval here (JSON). */
@@ -83,6 +85,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     adminConfig: `${prefix}.admin.config`,
     adminDeploy: `${prefix}.admin.deploy`,
     adminOps: `${prefix}.admin.ops`,
+    adminDrain: `${prefix}.admin.drain`,
     telemetrySpans: `${prefix}.telemetry.spans`,
     telemetryMetrics: `${prefix}.telemetry.metrics`,
     adminQueue: `${prefix}.admin`,
