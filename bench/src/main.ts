@@ -23,6 +23,7 @@ import { disaggregated } from './systems/disaggregated.js';
 import { levelDbFloor, natsFloor } from './systems/floors.js';
 import type { Section } from './sections/section.js';
 import { bankAcrossShards } from './sections/bank-across-shards.js';
+import { chainReplicationSection } from './sections/chain-replication.js';
 import { entrySetBench } from './entrysets.js';
 import { tracingCostSection } from './tracing-cost.js';
 import { parseConfig, repoRoot } from './config.js';
@@ -35,6 +36,7 @@ const sections: Section[] = [
     run: ({ cfg, log }) => entrySetBench({ repoRoot, durationMs: cfg.durationMs, concurrency: cfg.concurrency, repeats: cfg.repeats, writeShares: [0, 0.5], log }),
   },
   tracingCostSection,
+  chainReplicationSection,
 ];
 
 const log = (s: string) => process.stdout.write(s + '\n');

@@ -26,7 +26,10 @@ import {
   errorFromWire,
   injectTraceContext,
   lambdastore,
+  readConsistencyOf,
+  READ_CONSISTENCY,
   subjects,
+  type ReadConsistency,
   type Subjects,
 } from '@lambdastore/proto';
 import { isTypeDef, type InitArgs, type ObjectProxy, type TypeDef } from '@lambdastore/sdk';
@@ -68,6 +71,16 @@ export interface InvokeOptions {
   timeoutMs?: number;
   /** Cancels waiting; the call may still be applied (call again with the same key to find out). */
   signal?: AbortSignal;
+  /**
+   * Lets any replica of the object's shard serve a read-only call (docs/ARCHITECTURE.md, "Reads on
+   * replicas"). Omitted: the call runs at the head (strict). `strict`: a replica first catches up to
+   * the head's committed sequence, so the read is linearizable. `stale-ok`: a replica may answer
+   * from a state that misses writes acknowledged less than `maxStalenessMs` before the call.
+   * A call of a method that writes still runs at the head.
+   */
+  consistency?: ReadConsistency;
+  /** With `consistency: 'stale-ok'` (required there): how old the state may be, in ms. */
+  maxStalenessMs?: number;
 }
 
 const DEFAULTS = {
@@ -271,6 +284,7 @@ export class LambdaStoreClient {
     if (signal?.aborted) throw abortedError(signal);
     const encoded = encodeArgs(args);
     const timeoutMs = positive(opts?.timeoutMs, this.callTimeoutMs, 'timeoutMs');
+    const read = readConsistencyOf(opts?.consistency, opts?.maxStalenessMs);
 
     const span = tracer.startSpan('lambdastore.invoke', {
       kind: SpanKind.CLIENT,
@@ -288,6 +302,7 @@ export class LambdaStoreClient {
       injectTraceContext(hdrs, trace.setSpan(context.active(), span));
     }
     const req = lambdastore.InvokeRequest.create({
+      ...read,
       target: { type, id },
       method,
       args: encoded.bytes,
@@ -324,7 +339,9 @@ export class LambdaStoreClient {
         const route = this.routing.route(type, id, redirectShard);
         shard = route.shard;
         const ingress = route.shard < 0;
-        const subject = ingress ? this.subjects.invoke : this.subjects.shardInvoke(route.shard);
+        // Reads a replica may serve go to the shard's readers (a queue group of its chain's members).
+        const anyReplica = req.readConsistency !== READ_CONSISTENCY.head;
+        const subject = ingress ? this.subjects.invoke : anyReplica ? this.subjects.shardRead(route.shard) : this.subjects.shardInvoke(route.shard);
         if (ingress) this.backgroundRefresh();
         req.attempt = attempt;
         req.freshKey = generatedKey && attempt === 1;

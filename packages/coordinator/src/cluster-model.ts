@@ -9,6 +9,8 @@
  * in every snapshot but never bump the version, or it would change with every heartbeat.
  */
 
+import { removeFromChains, unifyGroups, fillChains, initialChains } from './failover.js';
+
 export interface HeartbeatInput {
   workerId: string;
   startedAtMs: number;
@@ -41,11 +43,15 @@ export interface WorkerState {
   shards: readonly number[];
   configVersion: number;
   threads: number;
+  /** This incarnation was taken out of its chains; it rejoins only as a new incarnation. */
+  removed: boolean;
+  /** Taken out of every chain by an operator; no chain takes it until it is let back in. */
+  drained?: boolean;
 }
 
 export interface ShardAssignmentData {
   shard: number;
-  /** Head first; one worker until chain replication exists. */
+  /** Head first; every member holds the shard (chain replication). */
   chain: string[];
   epoch: number;
 }
@@ -75,6 +81,8 @@ export interface WorkerInfoData {
   abortsTotal: number;
   entrySetSplits: number;
   entrySetMerges: number;
+  removed: boolean;
+  drained?: boolean;
 }
 
 /** Plain-data twin of proto `ClusterConfig`; lists sorted (shards by number, workers and types by name). */
@@ -99,6 +107,8 @@ export interface ModelOptions {
   assignSettleMs: number;
   /** When set, assign once this many workers are alive; otherwise `assignSettleMs` after the first heartbeat. */
   minWorkers?: number | undefined;
+  /** Workers per chain (replication factor), when that many are alive. Default 3. */
+  chainLength?: number | undefined;
 }
 
 export interface DeployOutcome {
@@ -109,8 +119,9 @@ export interface DeployOutcome {
   config?: ClusterConfigData;
 }
 
-/** Epoch of a shard's first chain; bumped by future reconfiguration. */
+/** Epoch of a shard's first chain; a chain that changes takes the version of the config carrying it. */
 export const INITIAL_EPOCH = 1;
+export const DEFAULT_CHAIN_LENGTH = 3;
 
 export class ClusterModel {
   readonly clusterId: string;
@@ -170,6 +181,8 @@ export class ClusterModel {
         shards: [],
         configVersion: 0,
         threads: 0,
+        removed: w.removed,
+        drained: w.drained === true,
       });
     }
     for (const t of saved.types) model.types.set(t.name, cloneType(t));
@@ -210,14 +223,20 @@ export class ClusterModel {
     if (!w) {
       w = {
         id: hb.workerId, alive: true, lastSeenMs: nowMs, pid: hb.pid, startedAtMs: hb.startedAtMs,
-        inflight: 0, callsTotal: 0, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0, shards: [], configVersion: 0, threads: 0,
+        inflight: 0, callsTotal: 0, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0, shards: [], configVersion: 0, threads: 0, removed: false,
       };
       this.workersById.set(w.id, w);
       changed = true;
     } else {
       if (!w.alive) changed = true;
       // A new incarnation (restart faster than the timeout) is still news for whoever caches state.
-      if (w.startedAtMs !== hb.startedAtMs || w.pid !== hb.pid) changed = true;
+      if (w.startedAtMs !== hb.startedAtMs || w.pid !== hb.pid) {
+        changed = true;
+        // Its pipeline state (records received, not yet acknowledged) died with the old one: it
+        // leaves its chains and comes back as a tail with a state transfer.
+        if (removeFromChains(this.shards.values(), w.id, this._version + 1)) unifyGroups(this.shards.values(), this._version + 1);
+        w.removed = false;
+      }
     }
     w.alive = true;
     w.lastSeenMs = nowMs;
@@ -233,6 +252,7 @@ export class ClusterModel {
     w.threads = hb.threads;
     if (!this.assigned && this.firstHeartbeatAtMs === undefined) this.firstHeartbeatAtMs = nowMs;
     if (this.maybeAssign(nowMs)) changed = true;
+    if (this.fill()) changed = true;
     return this.finish(changed);
   }
 
@@ -241,13 +261,37 @@ export class ClusterModel {
     let changed = false;
     for (const w of this.workersById.values()) {
       if (w.alive && nowMs - w.lastSeenMs > this.opts.heartbeatTimeoutMs) {
-        // A dead worker keeps its shards: their data is in its LevelDB, nobody else can serve them.
+        // A dead worker leaves every chain it shares (its successor takes over); where it is the
+        // only member it keeps the shard: its LevelDB holds the only copy.
         w.alive = false;
         w.inflight = 0;
+        if (removeFromChains(this.shards.values(), w.id, this._version + 1)) {
+          w.removed = true;
+          unifyGroups(this.shards.values(), this._version + 1);
+        }
         changed = true;
       }
     }
     if (this.maybeAssign(nowMs)) changed = true;
+    if (this.fill()) changed = true;
+    return this.finish(changed);
+  }
+
+  /**
+   * Drains a worker (`drained`: it leaves every chain it shares, as if dead: successors are promoted
+   * and chains filled from the others) or lets it back in (chains short of members take it as tail).
+   * Undefined when nothing changed; throws for a worker the cluster never saw.
+   */
+  drain(workerId: string, drained: boolean): ClusterConfigData | undefined {
+    const w = this.workersById.get(workerId);
+    if (!w) throw new Error(`no worker ${JSON.stringify(workerId)} in this cluster`);
+    let changed = (w.drained === true) !== drained;
+    w.drained = drained;
+    if (drained && removeFromChains(this.shards.values(), w.id, this._version + 1)) {
+      unifyGroups(this.shards.values(), this._version + 1);
+      changed = true;
+    }
+    if (this.fill()) changed = true;
     return this.finish(changed);
   }
 
@@ -294,7 +338,7 @@ export class ClusterModel {
         .map((w) => ({
           id: w.id, alive: w.alive, lastSeenMs: w.lastSeenMs, pid: w.pid,
           startedAtMs: w.startedAtMs, inflight: w.inflight, callsTotal: w.callsTotal,
-          abortsTotal: w.abortsTotal, entrySetSplits: w.entrySetSplits, entrySetMerges: w.entrySetMerges,
+          abortsTotal: w.abortsTotal, entrySetSplits: w.entrySetSplits, entrySetMerges: w.entrySetMerges, removed: w.removed, drained: w.drained === true,
         })),
       types: [...this.types.values()].sort(byName).map(cloneType),
     };
@@ -307,9 +351,9 @@ export class ClusterModel {
   }
 
   /**
-   * Sticky, one-shot assignment: every shard at once, round robin over the alive workers in sorted
-   * id order. Later joiners get nothing and nothing ever moves, because a shard's data lives in the
-   * LevelDB of the worker it was first given to (until migration exists).
+   * One-shot assignment: every shard at once, heads round robin over the alive workers in sorted
+   * id order, each followed by the next `chainLength - 1` workers. Later, chains only change by
+   * failover (removeFromChains) and by filling up with new tails (fillChains).
    */
   private maybeAssign(nowMs: number): boolean {
     if (this.assigned) return false;
@@ -320,10 +364,19 @@ export class ClusterModel {
     } else if (this.firstHeartbeatAtMs === undefined || nowMs - this.firstHeartbeatAtMs < this.opts.assignSettleMs) {
       return false;
     }
-    for (let shard = 0; shard < this._numShards; shard++) {
-      this.shards.set(shard, { shard, chain: [alive[shard % alive.length]!], epoch: INITIAL_EPOCH });
-    }
+    for (const s of initialChains(this._numShards, alive, this.chainLength, INITIAL_EPOCH)) this.shards.set(s.shard, s);
     return true;
+  }
+
+  private get chainLength(): number {
+    return this.opts.chainLength ?? DEFAULT_CHAIN_LENGTH;
+  }
+
+  /** Chains shorter than the replication factor take alive workers that are not removed as tails. */
+  private fill(): boolean {
+    if (!this.assigned) return false;
+    const eligible = [...this.workersById.values()].filter((w) => w.alive && !w.removed && !w.drained).map((w) => w.id);
+    return fillChains(this.shards.values(), eligible, this.chainLength, this._version + 1);
   }
 }
 

@@ -31,6 +31,8 @@ export function configFromProto(c: lambdastore.IClusterConfig): ClusterConfigDat
       abortsTotal: Number(w.abortsTotal ?? 0),
       entrySetSplits: Number(w.entrySetSplits ?? 0),
       entrySetMerges: Number(w.entrySetMerges ?? 0),
+      removed: !!w.removed,
+      drained: !!w.drained,
     })),
     types: (c.types ?? []).map(typeFromProto),
   };

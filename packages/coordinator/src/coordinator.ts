@@ -6,7 +6,7 @@
  * only after it is stored in `<p>_meta`. A module's source is stored in `<p>_modules` before any
  * config names it, so a worker that sees a TypeInfo can always fetch its module.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { extractTraceContext, lambdastore, spanOutbox, subjects, type MetricsSnapshot, type SpanBatch, type Subjects } from '@lambdastore/proto';
@@ -18,6 +18,7 @@ import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from '.
 import { CoordinatorStore } from './store.js';
 import { OpsTelemetry } from './ops-telemetry.js';
 import { Dashboard } from './dashboard.js';
+import { LeaderLease } from './lease.js';
 
 const tracer = trace.getTracer('@lambdastore/coordinator');
 const utf8 = new TextEncoder();
@@ -28,6 +29,7 @@ export class Coordinator {
   readonly subjects: Subjects;
   private nc: NatsConnection | undefined;
   private store: CoordinatorStore | undefined;
+  private lease: LeaderLease | undefined;
   private model: ClusterModel | undefined;
   private readonly checker: ModuleChecker;
   private readonly subs: Subscription[] = [];
@@ -74,6 +76,14 @@ export class Coordinator {
     try {
       this.nc = await connect({ servers: o.servers, name: `lambdastore-coordinator-${process.pid}`, maxReconnectAttempts: -1 });
       this.store = await CoordinatorStore.open(this.nc, this.subjects, o.maxModuleBytes);
+      // One active coordinator: a standby (or a restart after a crash) waits here until the active
+      // one's lease runs out, then loads the config it persisted last.
+      this.lease = new LeaderLease(this.store.meta, `coordinator-${process.pid}-${randomUUID().slice(0, 8)}`, o.leaseMs, o.logger);
+      // Not a standby: a lease still renewed after twice its length belongs to a live coordinator.
+      const giveUpAt = o.standby ? Infinity : Date.now() + 2 * o.leaseMs + 1000;
+      if (!(await this.lease.acquire(() => this.state !== 'starting' || Date.now() > giveUpAt))) {
+        throw new Error(this.state === 'starting' ? 'another coordinator is active (it keeps renewing its lease); start this one with --standby to take over when it stops' : 'stopped while waiting for the lease');
+      }
       this.model = await this.loadModel();
       this.persistedVersion = this.model.version;
 
@@ -82,6 +92,7 @@ export class Coordinator {
       // Admin requests go to a queue group, so a standby coordinator would not answer twice.
       this.subs.push(this.nc.subscribe(s.adminConfig, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onConfigRequest(msg)); } }));
       this.subs.push(this.nc.subscribe(s.adminDeploy, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.track(this.onDeploy(msg)); } }));
+      this.subs.push(this.nc.subscribe(s.adminDrain, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.onDrain(msg); } }));
       this.subs.push(this.nc.subscribe(s.adminOps, { queue: s.adminQueue, callback: (err, msg) => { if (!err) this.reply(msg, utf8.encode(JSON.stringify(this.opsSnapshot()))); } }));
       this.subs.push(this.nc.subscribe(s.telemetryMetrics, { callback: (err, msg) => { if (!err) this.onTelemetry(msg, false); } }));
       this.subs.push(this.nc.subscribe(s.telemetrySpans, { callback: (err, msg) => { if (!err) this.onTelemetry(msg, true); } }));
@@ -100,6 +111,10 @@ export class Coordinator {
       }, 1000));
       this.timers.push(setInterval(() => this.broadcast(), o.configBroadcastIntervalMs));
       this.state = 'running';
+      this.lease.keep((why) => {
+        o.logger.error(`lost the lease (${why}): stopping; another coordinator is active`);
+        void this.stop().finally(() => o.onLeaseLost?.(why));
+      });
       this.broadcast();
       o.logger.info(`serving prefix=${o.prefix} cluster=${this.model.clusterId} config version=${this.model.version} shards=${this.model.numShards}${this.model.assigned ? ' (assigned)' : ''}`);
     } catch (err) {
@@ -122,6 +137,7 @@ export class Coordinator {
     this.subs.length = 0;
     await Promise.allSettled([...this.inflight]);
     if (this.dirty) await this.flush().catch((err) => this.options.logger.error('could not persist the last config change', err));
+    await this.lease?.release();
     await this.teardown();
     this.state = 'stopped';
   }
@@ -148,7 +164,7 @@ export class Coordinator {
 
   private modelOptions(): ModelOptions {
     const o = this.options;
-    return { numShards: o.numShards, heartbeatTimeoutMs: o.heartbeatTimeoutMs, assignSettleMs: o.assignSettleMs, minWorkers: o.minWorkers };
+    return { numShards: o.numShards, heartbeatTimeoutMs: o.heartbeatTimeoutMs, assignSettleMs: o.assignSettleMs, minWorkers: o.minWorkers, chainLength: o.chainLength };
   }
 
   private async loadModel(): Promise<ClusterModel> {
@@ -207,6 +223,40 @@ export class Coordinator {
     }
   }
 
+  /**
+   * `lambdastore worker drain|add`: JSON `{"workerId": "...", "drain": true|false}`; the reply is
+   * `{"ok": true, "version": N}` or `{"ok": false, "error": {"code", "message"}}`.
+   */
+  private onDrain(msg: Msg): void {
+    if (this.state !== 'running') return;
+    let out: unknown;
+    try {
+      let body: { workerId?: unknown; drain?: unknown };
+      try {
+        body = JSON.parse(fromUtf8.decode(msg.data)) as typeof body;
+      } catch {
+        throw Object.assign(new Error('body is not JSON: {"workerId": "...", "drain": true|false}'), { code: 'MALFORMED_REQUEST' });
+      }
+      if (typeof body?.workerId !== 'string' || typeof body.drain !== 'boolean') {
+        throw Object.assign(new Error('give {"workerId": "<id>", "drain": true|false}'), { code: 'INVALID_ARGUMENT' });
+      }
+      let cfg;
+      try {
+        cfg = this.model!.drain(body.workerId, body.drain);
+      } catch (err) {
+        throw Object.assign(err as Error, { code: 'INVALID_ARGUMENT' });
+      }
+      if (cfg) {
+        this.options.logger.info(`worker ${body.workerId} ${body.drain ? 'drained: out of every chain' : 'may join chains again'}`);
+        this.changed();
+      }
+      out = { ok: true, version: this.model!.version };
+    } catch (err) {
+      out = { ok: false, error: { code: (err as { code?: string }).code ?? 'INTERNAL', message: (err as Error).message } };
+    }
+    this.reply(msg, utf8.encode(JSON.stringify(out)));
+  }
+
   /** Telemetry from a worker (JSON, ~1/s each); garbage is ignored, like a garbled heartbeat. */
   private onTelemetry(msg: Msg, spans: boolean): void {
     if (this.state !== 'running') return;
@@ -225,7 +275,7 @@ export class Coordinator {
     const wasAssigned = this.model!.assigned;
     if (this.model!.tick(Date.now())) {
       const now = new Set(this.model!.aliveWorkerIds());
-      for (const id of before) if (!now.has(id)) this.options.logger.warn(`worker ${id} missed heartbeats for ${this.options.heartbeatTimeoutMs} ms: dead (keeps its shards)`);
+      for (const id of before) if (!now.has(id)) this.options.logger.warn(`worker ${id} missed heartbeats for ${this.options.heartbeatTimeoutMs} ms: dead (taken out of its chains)`);
       this.logAssignment(wasAssigned);
       this.changed();
     } else if (this.dirty && !this.flushing) {

@@ -28,6 +28,8 @@ export interface CoordinatorOptions {
   minWorkers?: number;
   /** A worker without a heartbeat for this long is dead. Default 3000, 100..600000. */
   heartbeatTimeoutMs?: number;
+  /** Workers per shard chain (replication factor), as far as workers are alive. Default 3, 1..16. */
+  chainLength?: number;
   /** Wait after the first heartbeat before assigning (when `minWorkers` is not given). Default 1000, 0..600000. */
   assignSettleMs?: number;
   /** Re-publish the config this often even without a change. Default 2000, 50..600000. */
@@ -53,12 +55,22 @@ export interface CoordinatorOptions {
   dashboardPushIntervalMs?: number;
   /** A trace at least this long is listed as slow. Default 100, 1..600000. */
   slowTraceMs?: number;
+  /**
+   * The active coordinator's lease in KV: a standby takes over once the active one has not renewed
+   * it for this long. Default 3000, 300..600000.
+   */
+  leaseMs?: number;
+  /** Wait as long as it takes for the active coordinator's lease (else give up after twice its length). */
+  standby?: boolean;
+  /** Called after the coordinator stopped because another one took its lease (a process exits). */
+  onLeaseLost?: (why: string) => void;
 }
 
 export const COORDINATOR_DEFAULTS = {
   prefix: DEFAULT_PREFIX,
   numShards: 16,
   heartbeatTimeoutMs: 3000,
+  chainLength: 3,
   assignSettleMs: 1000,
   configBroadcastIntervalMs: 2000,
   livenessCheckIntervalMs: 100,
@@ -68,6 +80,7 @@ export const COORDINATOR_DEFAULTS = {
   maxConcurrentModuleChecks: 2,
   dashboardPushIntervalMs: 1000,
   slowTraceMs: 100,
+  leaseMs: 3000,
 } as const;
 
 export interface ResolvedOptions {
@@ -76,6 +89,7 @@ export interface ResolvedOptions {
   numShards: number;
   minWorkers: number | undefined;
   heartbeatTimeoutMs: number;
+  chainLength: number;
   assignSettleMs: number;
   configBroadcastIntervalMs: number;
   livenessCheckIntervalMs: number;
@@ -87,6 +101,9 @@ export interface ResolvedOptions {
   dashboard: { host: string; port: number } | undefined;
   dashboardPushIntervalMs: number;
   slowTraceMs: number;
+  leaseMs: number;
+  standby: boolean;
+  onLeaseLost: ((why: string) => void) | undefined;
 }
 
 export const stderrLogger: CoordinatorLogger = {
@@ -119,6 +136,7 @@ export function resolveOptions(opts: CoordinatorOptions): ResolvedOptions {
     numShards: int('numShards', opts.numShards, d.numShards, 1, 4096),
     minWorkers: opts.minWorkers === undefined ? undefined : int('minWorkers', opts.minWorkers, 1, 1, 1024),
     heartbeatTimeoutMs: int('heartbeatTimeoutMs', opts.heartbeatTimeoutMs, d.heartbeatTimeoutMs, 100, 600_000),
+    chainLength: int('chainLength', opts.chainLength, d.chainLength, 1, 16),
     assignSettleMs: int('assignSettleMs', opts.assignSettleMs, d.assignSettleMs, 0, 600_000),
     configBroadcastIntervalMs: int('configBroadcastIntervalMs', opts.configBroadcastIntervalMs, d.configBroadcastIntervalMs, 50, 600_000),
     livenessCheckIntervalMs: int('livenessCheckIntervalMs', opts.livenessCheckIntervalMs, d.livenessCheckIntervalMs, 10, 10_000),
@@ -133,6 +151,9 @@ export function resolveOptions(opts: CoordinatorOptions): ResolvedOptions {
     },
     dashboardPushIntervalMs: int('dashboardPushIntervalMs', opts.dashboardPushIntervalMs, d.dashboardPushIntervalMs, 100, 60_000),
     slowTraceMs: int('slowTraceMs', opts.slowTraceMs, d.slowTraceMs, 1, 600_000),
+    leaseMs: int('leaseMs', opts.leaseMs, d.leaseMs, 300, 600_000),
+    standby: opts.standby === true,
+    onLeaseLost: opts.onLeaseLost,
   };
 }
 

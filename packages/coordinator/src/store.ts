@@ -14,7 +14,8 @@ const utf8 = new TextEncoder();
 
 export class CoordinatorStore {
   private constructor(
-    private readonly meta: KV,
+    /** Also holds the active coordinator's lease (lease.ts). */
+    readonly meta: KV,
     private readonly modules: KV,
   ) {}
 

@@ -30,7 +30,7 @@ describe('ClusterModel (pure)', function () {
     expect(c).to.deep.include({ version: 1, numShards: 16, clusterId: 'c1', shards: [], workers: [], types: [] });
   });
 
-  it('with minWorkers: assigns all shards round robin over sorted ids once enough are alive', () => {
+  it('with minWorkers: assigns heads round robin over sorted ids once enough are alive, each followed by the next workers', () => {
     const m = ClusterModel.fresh({ ...OPTS, minWorkers: 3 }, 'c');
     expect(m.heartbeat(hb('w-c'), 0)?.version).to.equal(2); // new worker -> change
     expect(m.heartbeat(hb('w-a'), 10)?.shards).to.deep.equal([]);
@@ -40,7 +40,8 @@ describe('ClusterModel (pure)', function () {
     expect(c.shards).to.have.length(16);
     for (const s of c.shards) {
       expect(s.epoch).to.equal(1);
-      expect(s.chain).to.deep.equal([['w-a', 'w-b', 'w-c'][s.shard % 3]]);
+      const ids = ['w-a', 'w-b', 'w-c'];
+      expect(s.chain).to.deep.equal([0, 1, 2].map((k) => ids[(s.shard + k) % 3]));
     }
     expect(ownersOf(m).get('w-a')).to.deep.equal([0, 3, 6, 9, 12, 15]);
   });
@@ -64,8 +65,8 @@ describe('ClusterModel (pure)', function () {
     expect(m.snapshot().workers[0]).to.deep.include({ id: 'w1', alive: true, inflight: 7, callsTotal: 42, lastSeenMs: 500 });
   });
 
-  it('marks a silent worker dead after heartbeatTimeoutMs, keeps its shards, and revives it on its next heartbeat', () => {
-    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 2 }, 'c');
+  it('marks a silent worker dead after heartbeatTimeoutMs, a sole chain member keeps its shards, and revives it on its next heartbeat', () => {
+    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 2, chainLength: 1 }, 'c');
     m.heartbeat(hb('w1'), 0);
     m.heartbeat(hb('w2'), 0);
     const before = m.snapshot().shards;
@@ -82,13 +83,59 @@ describe('ClusterModel (pure)', function () {
     expect(back.shards).to.deep.equal(before);
   });
 
-  it('a worker that joins after assignment gets no shards; nothing moves', () => {
-    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 1 }, 'c');
+  it('with chain length 1, a worker that joins after assignment gets no shards; nothing moves', () => {
+    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 1, chainLength: 1 }, 'c');
     m.heartbeat(hb('w1'), 0);
     const before = m.snapshot().shards;
     const c = m.heartbeat(hb('w0'), 10)!; // sorts first, still gets nothing
     expect(c.shards).to.deep.equal(before);
     expect(c.shards.every((s) => s.chain[0] === 'w1')).to.equal(true);
+  });
+
+  it('a dead worker leaves every chain under a new epoch; its successor heads; it rejoins as tail only as a new incarnation', () => {
+    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 3 }, 'c');
+    for (const id of ['w1', 'w2', 'w3']) m.heartbeat(hb(id), 0);
+    const before = m.snapshot();
+    m.heartbeat(hb('w1'), 2000);
+    m.heartbeat(hb('w3'), 2000);
+    const dead = m.tick(3001)!;
+    expect(dead.workers.find((w) => w.id === 'w2')).to.deep.include({ alive: false, removed: true });
+    for (const s of dead.shards) {
+      const old = before.shards[s.shard]!;
+      expect(s.chain).to.deep.equal(old.chain.filter((w) => w !== 'w2'));
+      expect(s.epoch).to.equal(dead.version);
+    }
+    // w2 headed shards 1, 4, ...: its successor w3 heads them now.
+    expect(dead.shards[1]!.chain[0]).to.equal('w3');
+    // The same incarnation waking up (a pause) stays out of every chain.
+    const woke = m.heartbeat(hb('w2'), 3100)!;
+    expect(woke.workers.find((w) => w.id === 'w2')).to.deep.include({ alive: true, removed: true });
+    expect(woke.shards).to.deep.equal(dead.shards);
+    // A new incarnation is appended as tail of every chain, under a new epoch.
+    const back = m.heartbeat(hb('w2', { startedAtMs: 2, pid: 101 }), 3200)!;
+    expect(back.workers.find((w) => w.id === 'w2')?.removed).to.equal(false);
+    for (const s of back.shards) {
+      expect(s.chain).to.have.length(3);
+      expect(s.chain.slice(0, 2)).to.deep.equal(dead.shards[s.shard]!.chain);
+      expect(s.chain[2]).to.equal('w2');
+      expect(s.epoch).to.equal(back.version);
+    }
+  });
+
+  it('a worker that joins after assignment becomes the tail of chains shorter than the chain length; heads stay', () => {
+    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 1 }, 'c');
+    m.heartbeat(hb('w1'), 0);
+    const c = m.heartbeat(hb('w0'), 10)!;
+    expect(c.shards.every((s) => s.chain.join() === 'w1,w0' && s.epoch === c.version)).to.equal(true);
+  });
+
+  it('a chain never loses its last member: a dead sole member keeps the shard', () => {
+    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 1 }, 'c');
+    m.heartbeat(hb('w1'), 0);
+    const before = m.snapshot().shards;
+    const dead = m.tick(5000)!;
+    expect(dead.workers[0]).to.deep.include({ alive: false, removed: false });
+    expect(dead.shards).to.deep.equal(before);
   });
 
   it('a restarted worker (new startedAt) bumps the version', () => {

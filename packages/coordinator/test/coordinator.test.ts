@@ -64,7 +64,7 @@ describe('Coordinator (real nats-server)', function () {
     expect(cfg.clusterId).to.match(/^[0-9a-f]{16}$/);
     expect(shardCounts(cfg.shards)).to.deep.equal({ 'w-a': 6, 'w-b': 5, 'w-c': 5 });
     expect(cfg.shards.map((s) => s.chain[0])).to.deep.equal(Array.from({ length: 16 }, (_, i) => ['w-a', 'w-b', 'w-c'][i % 3]));
-    expect(cfg.shards.every((s) => s.epoch === 1 && s.chain.length === 1)).to.equal(true);
+    expect(cfg.shards.every((s) => s.epoch === 1 && s.chain.length === 3)).to.equal(true);
     expect(cfg.workers.map((w) => [w.id, w.alive, w.pid])).to.deep.equal([['w-a', true, 4242], ['w-b', true, 4242], ['w-c', true, 4242]]);
 
     // Broadcast on <p>.config, and stored in <p>_meta/config.
@@ -85,7 +85,7 @@ describe('Coordinator (real nats-server)', function () {
     expect(p.lastBroadcast!.version).to.equal(version);
   });
 
-  it('without minWorkers: assigns assignSettleMs after the first heartbeat; later joiners get nothing', async () => {
+  it('without minWorkers: assigns assignSettleMs after the first heartbeat; later joiners only become tails', async () => {
     const prefix = freshPrefix();
     await coordinator({ prefix, assignSettleMs: 300 });
     const p = await peer(prefix);
@@ -95,14 +95,14 @@ describe('Coordinator (real nats-server)', function () {
     p.worker('late');
     const later = await eventually(async () => {
       const c = await p.config();
-      return c.workers.some((w) => w.id === 'late' && w.alive) ? c : undefined;
-    }, 3000, 'late worker seen');
-    expect(later.shards).to.deep.equal(cfg.shards);
+      return c.workers.some((w) => w.id === 'late' && w.alive) && c.shards.every((s) => s.chain.length === 2) ? c : undefined;
+    }, 3000, 'late worker seen and appended as tail');
+    expect(later.shards.map((s) => s.chain)).to.deep.equal(cfg.shards.map(() => ['solo', 'late']));
   });
 
-  it('a worker that stops heartbeating is marked dead, keeps its shards, and comes back', async () => {
+  it('with chain length 1, a worker that stops heartbeating is marked dead, keeps its shards, and comes back', async () => {
     const prefix = freshPrefix();
-    await coordinator({ prefix, minWorkers: 3 });
+    await coordinator({ prefix, minWorkers: 3, chainLength: 1 });
     const p = await peer(prefix);
     const workers: FakeWorker[] = ['w1', 'w2', 'w3'].map((id) => p.worker(id));
     const assigned = await eventually(async () => ((await p.config()).shards.length === 16 ? p.config() : undefined), 5000, 'assignment');

@@ -55,7 +55,7 @@ describe('ops telemetry (coordinator)', () => {
     const cfg: ClusterConfigData = {
       version: 4, numShards: 2, clusterId: 'c', types: [],
       shards: [{ shard: 0, chain: ['w1', 'w2'], epoch: 3 }, { shard: 1, chain: ['w2'], epoch: 1 }],
-      workers: [{ id: 'w2', alive: true, lastSeenMs: 0, pid: 2, startedAtMs: 0, inflight: 0, callsTotal: 5, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0 }, { id: 'w1', alive: false, lastSeenMs: 0, pid: 1, startedAtMs: 0, inflight: 0, callsTotal: 1, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0 }],
+      workers: [{ id: 'w2', alive: true, lastSeenMs: 0, pid: 2, startedAtMs: 0, inflight: 0, callsTotal: 5, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0, removed: false }, { id: 'w1', alive: false, lastSeenMs: 0, pid: 1, startedAtMs: 0, inflight: 0, callsTotal: 1, abortsTotal: 0, entrySetSplits: 0, entrySetMerges: 0, removed: false }],
     };
     const c = new OpsTelemetry().snapshot(cfg, T0).cluster;
     expect(c.workers.map((w) => [w.id, w.alive, w.heads, w.replicas])).to.deep.equal([['w1', false, [0], []], ['w2', true, [1], [0]]]);

@@ -113,7 +113,9 @@ export function jsonToInvokeRequest(bytes: Uint8Array): lambdastore.InvokeReques
   }
   const timeoutMs = b.timeoutMs === undefined ? 0 : Number(b.timeoutMs);
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new LambdaStoreError('INVALID_ARGUMENT', 'field "timeoutMs" must be a non-negative number');
+  const read = readConsistencyOf(b.consistency === undefined || b.consistency === null ? undefined : String(b.consistency), b.maxStalenessMs === undefined || b.maxStalenessMs === null ? undefined : Number(b.maxStalenessMs));
   return lambdastore.InvokeRequest.create({
+    ...read,
     target: { type: str('type', true), id: str('id', true) },
     method: str('method', !create),
     args: utf8.encode(argsJson),
@@ -123,6 +125,34 @@ export function jsonToInvokeRequest(bytes: Uint8Array): lambdastore.InvokeReques
     create,
     attempt: 1,
   });
+}
+
+/** Wire values of `InvokeRequest.read_consistency`. */
+export const READ_CONSISTENCY = { head: 0, strict: 1, staleOk: 2 } as const;
+
+/** How a read-only call may be served on replicas, as asked for by a caller. */
+export type ReadConsistency = 'strict' | 'stale-ok';
+
+/**
+ * The request fields for a caller's read consistency (client option or JSON ingress field).
+ * Unset: the call runs at the head. `maxStalenessMs` goes with `stale-ok` only, and it needs one.
+ */
+export function readConsistencyOf(consistency: string | undefined, maxStalenessMs: number | undefined): { readConsistency: number; maxStalenessMs: number } {
+  if (consistency === undefined) {
+    if (maxStalenessMs !== undefined) throw new LambdaStoreError('INVALID_ARGUMENT', 'maxStalenessMs needs consistency "stale-ok"');
+    return { readConsistency: READ_CONSISTENCY.head, maxStalenessMs: 0 };
+  }
+  if (consistency === 'strict') {
+    if (maxStalenessMs !== undefined) throw new LambdaStoreError('INVALID_ARGUMENT', 'maxStalenessMs goes with consistency "stale-ok", not "strict"');
+    return { readConsistency: READ_CONSISTENCY.strict, maxStalenessMs: 0 };
+  }
+  if (consistency === 'stale-ok') {
+    if (maxStalenessMs === undefined || !Number.isInteger(maxStalenessMs) || maxStalenessMs < 0 || maxStalenessMs > 3_600_000) {
+      throw new LambdaStoreError('INVALID_ARGUMENT', 'consistency "stale-ok" needs maxStalenessMs: an integer from 0 to 3600000 (ms)');
+    }
+    return { readConsistency: READ_CONSISTENCY.staleOk, maxStalenessMs };
+  }
+  throw new LambdaStoreError('INVALID_ARGUMENT', `invalid consistency ${JSON.stringify(consistency)}: use "strict" or "stale-ok"`);
 }
 
 export interface JsonInvokeReply {

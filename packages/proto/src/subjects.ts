@@ -11,6 +11,12 @@
  * | `<p>.shard.<n>.txn.prepare`     | the worker serving shard n   | TxnPrepare -> TxnVote        |
  * | `<p>.shard.<n>.txn.decide`      | the worker serving shard n   | TxnDecide -> TxnAck          |
  * | `<p>.shard.<n>.txn.decision`    | the worker serving shard n (a root) | TxnDecisionQuery -> TxnDecisionAnswer |
+ * | `<p>.chain.<w>.append`          | worker w (chain successor)   | ChainAppend (publish only)   |
+ * | `<p>.chain.<w>.ack`             | worker w (chain predecessor) | ChainAck (publish only)      |
+ * | `<p>.chain.<w>.transfer`        | worker w (a joiner's predecessor) | ChainTransferRequest (publish only) |
+ * | `<p>.chain.<w>.snapshot`        | worker w (joining as tail)   | ChainSnapshotChunk (publish only) |
+ * | `<p>.chain.<w>.barrier`         | worker w (a shard's head)    | ChainBarrierRequest -> ChainBarrierReply |
+ * | `<p>.shard.<n>.read`            | every member of shard n's chain, queue `<p>.shard.<n>.readers` | InvokeRequest (or JSON) -> InvokeResponse |
  * | `<p>.hb`                        | coordinator                  | Heartbeat (publish only)     |
  * | `<p>.config`                    | workers, clients             | ClusterConfig (publish only) |
  * | `<p>.admin.config`              | coordinator                  | ConfigRequest -> ConfigResponse |
@@ -35,6 +41,10 @@ export interface Subjects {
   shardInvoke(shard: number): string;
   /** Two-phase commit with the worker serving a shard: `snapshot`, `prepare`, `decide`, `decision`. */
   shardTxn(shard: number, step: 'snapshot' | 'validate' | 'prepare' | 'decide' | 'decision'): string;
+  /** Chain replication messages addressed to one worker: records, acks, state transfer. */
+  chain(workerId: string, kind: 'append' | 'ack' | 'transfer' | 'snapshot' | 'barrier'): string;
+  /** Read-only calls any member of a shard's chain may serve (queue group: one of them answers). */
+  shardRead(shard: number): string;
   /** Worker heartbeats. */
   readonly heartbeat: string;
   /** Cluster config broadcasts. */
@@ -43,6 +53,8 @@ export interface Subjects {
   readonly adminDeploy: string;
   /** Operations snapshot for `lambdastore top` (JSON). */
   readonly adminOps: string;
+  /** Drain a worker out of every chain, or let it back in (JSON request and reply). */
+  readonly adminDrain: string;
   /** Workers ship sampled finished spans here (JSON SpanBatch). */
   readonly telemetrySpans: string;
   /** Workers ship one MetricsSnapshot per interval here (JSON). */
@@ -66,11 +78,14 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     ingressQueue: `${prefix}.ingress`,
     shardInvoke: (shard: number) => `${prefix}.shard.${shard}.invoke`,
     shardTxn: (shard: number, step: string) => `${prefix}.shard.${shard}.txn.${step}`,
+    chain: (workerId: string, kind: string) => `${prefix}.chain.${workerId}.${kind}`,
+    shardRead: (shard: number) => `${prefix}.shard.${shard}.read`,
     heartbeat: `${prefix}.hb`,
     config: `${prefix}.config`,
     adminConfig: `${prefix}.admin.config`,
     adminDeploy: `${prefix}.admin.deploy`,
     adminOps: `${prefix}.admin.ops`,
+    adminDrain: `${prefix}.admin.drain`,
     telemetrySpans: `${prefix}.telemetry.spans`,
     telemetryMetrics: `${prefix}.telemetry.metrics`,
     adminQueue: `${prefix}.admin`,

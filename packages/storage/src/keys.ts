@@ -42,3 +42,27 @@ export const txnRecordKey = (kind: 'prepare' | 'decision', txnId: string): strin
 export function rangeOf(prefix: string): { gte: string; lt: string } {
   return { gte: prefix, lt: prefix + HIGH };
 }
+
+/** What a raw key belongs to: an object's meta, entry or dedup record, its expiry index, or a txn record. */
+export type ParsedStorageKey =
+  | { kind: 'meta' | 'entry' | 'dedup' | 'expiry'; object: ObjectKey }
+  | { kind: 'prepare' | 'decision'; txnId: string }
+  | { kind: 'other' };
+
+/** Classifies a raw key of the layout above (state transfer sends a shard's keys only). */
+export function parseStorageKey(key: string): ParsedStorageKey {
+  const tag = key[0];
+  if (key[1] !== SEP) return { kind: 'other' };
+  if (tag === 'x') return parseStorageKey(parseExpiryKey(key).recordKey).kind === 'dedup' ? { kind: 'expiry', object: objectOfStem(parseExpiryKey(key).recordKey.slice(2)) } : { kind: 'other' };
+  if (tag === 'p' || tag === 'c') return { kind: tag === 'p' ? 'prepare' : 'decision', txnId: key.slice(2) };
+  const kind = tag === 'o' ? 'meta' : tag === 'd' ? 'entry' : tag === 'k' ? 'dedup' : undefined;
+  if (!kind) return { kind: 'other' };
+  return { kind, object: objectOfStem(key.slice(2)) };
+}
+
+/** `<type> \0 <id> [\0 ...]` -> the object. */
+function objectOfStem(rest: string): ObjectKey {
+  const a = rest.indexOf(SEP);
+  const b = rest.indexOf(SEP, a + 1);
+  return { type: rest.slice(0, a), id: b < 0 ? rest.slice(a + 1) : rest.slice(a + 1, b) };
+}

@@ -100,7 +100,20 @@ function decodeDedup(b: Uint8Array): DedupRecord {
   return { expiresAtMs: buf.readDoubleLE(0), fingerprint: buf.subarray(9, 9 + fpLen), response: buf.subarray(9 + fpLen) };
 }
 
+/**
+ * Makes a commit durable beyond this store (chain replication): given the record and the promise of
+ * its local durability, resolves when the record is durable wherever it must be before a reply.
+ */
+export type CommitReplicator = (rec: CommitRecord, local: Promise<void>) => Promise<void>;
+
+/** A raw key and value of the store, for state transfer between replicas. */
+export interface RawEntry {
+  key: string;
+  value: Uint8Array;
+}
+
 export class Store {
+  private replicator: CommitReplicator | undefined;
   private readonly db: ClassicLevel<string, Uint8Array>;
   private readonly sync: boolean;
   private pending: BatchOp[] = [];
@@ -162,11 +175,25 @@ export class Store {
     return rec.expiresAtMs > nowMs ? rec : undefined;
   }
 
+  /** Routes every later `commit` through `replicator` (chain replication); `commitLocal` bypasses it. */
+  setReplicator(replicator: CommitReplicator | undefined): void {
+    this.replicator = replicator;
+  }
+
   /**
-   * Queues a commit record; resolves once it is durable (together with every record queued before
-   * it: batches are written in order, one at a time).
+   * Queues a commit record; resolves once it is durable here and, with a replicator set, wherever
+   * the replicator requires (the tail of the chain).
    */
   commit(rec: CommitRecord): Promise<void> {
+    const local = this.commitLocal(rec);
+    return this.replicator ? this.replicator(rec, local) : local;
+  }
+
+  /**
+   * Queues a commit record in this store only; resolves once it is durable (together with every
+   * record queued before it: batches are written in order, one at a time).
+   */
+  commitLocal(rec: CommitRecord): Promise<void> {
     if (this.closed) return Promise.reject(new StorageError('store is closed'));
     for (const change of rec.changes) {
       this.pending.push({ type: 'put', key: metaKey(change.object), value: encodeMeta(change.meta) });
@@ -254,6 +281,28 @@ export class Store {
     // Not synced: a sweep lost in a crash is simply done again.
     await batch.write();
     return deleted;
+  }
+
+  /**
+   * Every key and value of the store in key order, from one consistent LevelDB snapshot taken when
+   * the iteration starts (state transfer to a joining replica filters it by shard).
+   */
+  async *rawEntries(): AsyncGenerator<RawEntry> {
+    for await (const [key, value] of this.db.iterator()) yield { key, value };
+  }
+
+  /**
+   * Writes raw keys (null deletes) as one synced batch, queued behind every commit already queued
+   * (state transfer: a joining replica installs what its predecessor sent).
+   */
+  async writeRaw(entries: ReadonlyArray<readonly [string, Uint8Array | null]>): Promise<void> {
+    await this.commitLocal({ changes: [] });
+    const batch = this.db.batch();
+    for (const [k, v] of entries) {
+      if (v === null) batch.del(k);
+      else batch.put(k, v);
+    }
+    await batch.write({ sync: this.sync });
   }
 
   /** Waits for queued commits, then closes the database. */

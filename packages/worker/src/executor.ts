@@ -36,6 +36,7 @@ import { TwoPhase, type LocalPart, type Transport } from './twophase.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { ExecResult, ExecTask, ObjectPart, OpenReply, OpenRequest, PortRequest, PortReply } from './task.js';
 import { CallSpans, tracer } from './call-spans.js';
+import { chainHop } from './chain-hop.js';
 
 const INIT = 'init';
 
@@ -53,6 +54,8 @@ export interface ExecutorDeps {
   shardFor: (type: string, id: string) => number | undefined;
   /** The worker serving a shard (head of its chain). */
   ownerOf: (shard: number) => string | undefined;
+  /** Resolves once this worker is confirmed head of the object's chain after the read began (strict reads). */
+  confirmHead?: (ref: { type: string; id: string }) => Promise<void>;
   /** NATS requests to other workers (two-phase commit). */
   transport: Transport;
   subjects: Subjects;
@@ -63,6 +66,8 @@ export interface ExecutorDeps {
   metrics: WorkerMetrics;
   /** The epoch of a shard's chain under the current map (span attribute). */
   epochOf: (shard: number) => number | undefined;
+  /** The head's successor in a shard's chain (undefined: no chain beyond this worker). */
+  successorOf?: (shard: number) => string | undefined;
 }
 
 export interface ExecutorStats {
@@ -173,14 +178,15 @@ export class Executor {
    * the caller's span context (passed explicitly: processes without the OTel SDK have no context
    * manager to carry it across awaits).
    */
-  async invoke(req: lambdastore.IInvokeRequest, traceCtx?: Context): Promise<Outcome> {
+  async invoke(req: lambdastore.IInvokeRequest, traceCtx?: Context, replica = false): Promise<Outcome> {
     this.stats.calls++;
     this.stats.inflight++;
     const startedMs = performance.now();
     let outcome: Outcome;
     try {
-      outcome = await this.invokeChecked(req, traceCtx);
+      outcome = await this.invokeChecked(req, traceCtx, replica);
     } catch (err) {
+      if (err instanceof NeedsHead) throw err;
       outcome = { response: errorResponse(asLambdaStoreError(err)) };
     } finally {
       this.stats.inflight--;
@@ -190,7 +196,7 @@ export class Executor {
     return outcome;
   }
 
-  private async invokeChecked(req: lambdastore.IInvokeRequest, traceCtx: Context | undefined): Promise<Outcome> {
+  private async invokeChecked(req: lambdastore.IInvokeRequest, traceCtx: Context | undefined, replica: boolean): Promise<Outcome> {
     const type = req.target?.type ?? '';
     const id = req.target?.id ?? '';
     const create = !!req.create;
@@ -211,9 +217,10 @@ export class Executor {
       readonly = !!m.readonly;
       if (m.timeoutMs) timeoutMs = Math.min(m.timeoutMs, this.d.options.maxMethodTimeoutMs);
     }
+    if (replica && !readonly) throw new NeedsHead('the method writes');
     const ref = { type, id };
     const key = req.idempotencyKey ?? '';
-    const call: Call = { ref, objKey: objectCacheKey(ref), method, create, readonly, timeoutMs, info, req, trace: traceCtx, attempt: 1 };
+    const call: Call = { ref, objKey: objectCacheKey(ref), method, create, readonly, timeoutMs, info, req, trace: traceCtx, attempt: 1, replica };
     if (readonly || key === '') return this.run(call, undefined);
 
     // Exactly-once: a duplicate in flight waits for the original; a finished one gets the stored reply.
@@ -303,6 +310,8 @@ export class Executor {
         // beside them (true contention), or did it only share the object with them (false)?
         this.relayout(obj, obj.policy.waitedForTurn(wouldConflict(reads, writes, obj, waitedSince), Date.now()));
       }
+      // A replica serves reads of one object; a chain of calls reads its other objects at their heads.
+      if (call.replica && parts.length > 0) throw new NeedsHead('the method calls other objects');
       const remote = parts.filter((p) => !this.d.serves(p.type, p.id));
       if (remote.length > 0) {
         const committed = await this.commitAcrossWorkers({ call, obj, seenVersion, reads, writes, parts, response, idempotencyKey });
@@ -316,6 +325,8 @@ export class Executor {
         if (!moved) {
           // What it read may still be on its way to disk: answer only once it is durable.
           for (const o of [obj, ...others]) if (o?.durable) await o.durable;
+          // A replica caught up with the head before the call began (worker: replica reads).
+          if (!call.replica) await this.d.confirmHead?.(call.ref);
           response.objectVersion = seenVersion;
           return { response };
         }
@@ -410,7 +421,7 @@ export class Executor {
         changes: [...writeSet.values()].map((o) => ({ object: o.ref, meta: { version: versions.get(o.key)!, createdAtMs: o.createdAtMs }, writes: writesOf.get(o.key)! })),
       };
       if (idempotencyKey) rec.dedup = this.dedupRecord(call, idempotencyKey, bytes);
-      const durable = this.d.store.commit(rec);
+      const durable = this.replicated(call, span, this.d.store.commit(rec));
       for (const o of writeSet.values()) o.durable = durable;
       this.stats.commits++;
       durable.then(
@@ -422,6 +433,18 @@ export class Executor {
       span.end();
       throw err;
     }
+  }
+
+  /**
+   * A commit the chain replicates goes through `chainHop`: its lag is a metric, and a traced call
+   * gets a chain.append span (under the commit span) covering the trip to the tail.
+   */
+  private replicated(call: Call, commitSpan: Span, durable: Promise<void>): Promise<void> {
+    const shard = this.d.shardFor(call.ref.type, call.ref.id);
+    const successor = shard === undefined ? undefined : this.d.successorOf?.(shard);
+    if (shard === undefined || successor === undefined) return durable;
+    const parent = commitSpan.isRecording() ? trace.setSpan(call.trace ?? context.active(), commitSpan) : undefined;
+    return chainHop(this.d.metrics, parent, { shard, epoch: this.d.epochOf(shard) ?? 0, successor }, durable);
   }
 
   private dedupRecord(call: Call, key: DedupKey, bytes: Uint8Array): NonNullable<CommitRecord['dedup']> {
@@ -675,6 +698,15 @@ interface Call {
   trace: Context | undefined;
   /** OCC attempt running now (1 first). */
   attempt: number;
+  /** A read-only call served on a replica of the object's shard (not at its head). */
+  replica: boolean;
+}
+
+/** A call a replica cannot serve on its own: the worker hands it to the shard's head. */
+export class NeedsHead extends Error {
+  constructor(why: string) {
+    super(`a replica cannot serve this call: ${why}`);
+  }
 }
 
 /** Answers a thread's on-demand reads of a large object from the cached state. */

@@ -48,6 +48,13 @@ function resetPacking(obj: CachedObject): void {
   obj.overlayBytes = 0;
 }
 
+/** A load from LevelDB in flight; `stale` once the object was dropped meanwhile. */
+interface Load {
+  readonly ref: ObjectKey;
+  stale: boolean;
+  p: Promise<CachedObject | undefined>;
+}
+
 export const objectCacheKey = (ref: ObjectKey): string => ref.type + '\u0000' + ref.id;
 
 /** Commits an object remembers the entries of (adaptive granularity). */
@@ -64,7 +71,7 @@ function entrySetsFields(granularity: Granularity, version: number): Pick<Cached
 
 export class ObjectCache {
   private readonly objects = new Map<string, CachedObject>();
-  private readonly loading = new Map<string, Promise<CachedObject | undefined>>();
+  private readonly loading = new Map<string, Load>();
   private totalBytes = 0;
 
   /**
@@ -88,19 +95,22 @@ export class ObjectCache {
       this.objects.set(key, hit);
       return hit;
     }
-    let p = this.loading.get(key);
-    if (!p) {
-      p = this.load(ref, key).finally(() => this.loading.delete(key));
-      this.loading.set(key, p);
+    let l = this.loading.get(key);
+    if (!l) {
+      const load: Load = { ref, stale: false, p: undefined! };
+      load.p = this.load(load, key).finally(() => { if (this.loading.get(key) === load) this.loading.delete(key); });
+      this.loading.set(key, load);
+      l = load;
     }
-    return p;
+    return l.p;
   }
 
   peek(key: string): CachedObject | undefined {
     return this.objects.get(key);
   }
 
-  private async load(ref: ObjectKey, key: string): Promise<CachedObject | undefined> {
+  private async load(l: Load, key: string): Promise<CachedObject | undefined> {
+    const ref = l.ref;
     const stored = await this.store.loadObject(ref);
     // A create may have added it while we read.
     const raced = this.objects.get(key);
@@ -120,8 +130,17 @@ export class ObjectCache {
       overlay: new Map(),
       durable: undefined,
     };
-    this.insert(obj);
+    // Dropped while being read: good for the calls that began before the drop, not for keeping.
+    if (!l.stale) this.insert(obj);
     return obj;
+  }
+
+  /** A load in flight for `key` may have read the state before a drop: later calls load afresh. */
+  private staleLoad(key: string): void {
+    const l = this.loading.get(key);
+    if (!l) return;
+    l.stale = true;
+    this.loading.delete(key);
   }
 
   /** Adds a newly created object (before its creation is durable). */
@@ -178,6 +197,28 @@ export class ObjectCache {
       if (this.totalBytes <= this.maxBytes) break;
       // An object with a commit still being written stays: its state is not on disk yet.
       if (obj.durable) continue;
+      this.objects.delete(key);
+      this.totalBytes -= obj.bytes;
+    }
+  }
+
+  /** Forgets the objects `drop` names (a shard whose state now changes elsewhere, or was replaced). */
+  dropWhere(drop: (ref: ObjectKey) => boolean): void {
+    for (const [key, l] of [...this.loading]) if (drop(l.ref)) this.staleLoad(key);
+    for (const [key, obj] of this.objects) {
+      if (!drop(obj.ref)) continue;
+      this.objects.delete(key);
+      this.totalBytes -= obj.bytes;
+    }
+  }
+
+  /** Forgets these objects (their state on disk changed underneath: a chain record applied here). */
+  invalidate(refs: Iterable<ObjectKey>): void {
+    for (const ref of refs) {
+      const key = objectCacheKey(ref);
+      this.staleLoad(key);
+      const obj = this.objects.get(key);
+      if (!obj) continue;
       this.objects.delete(key);
       this.totalBytes -= obj.bytes;
     }

@@ -40,6 +40,18 @@ export interface WorkerOptions {
   syncWrites?: boolean;
   /** OCC granularity inside an object: one entry set, one per entry, or adaptive (the default). */
   entrySets?: Granularity;
+  /** Chain replication: resend records a successor has not acknowledged after this long (200). */
+  chainResendIntervalMs?: number;
+  /** Chain replication: ask again for a state transfer that made no progress for this long (3000). */
+  stateTransferRetryMs?: number;
+  /**
+   * A timer that fires this much later than due means this process was paused (SIGSTOP, a frozen
+   * VM): its roles may have been handed on, so it leaves its chains and rejoins as a new
+   * incarnation (2000).
+   */
+  pauseDetectMs?: number;
+  /** Reads on replicas: how long a replica waits to catch up with the head before handing a read to it (2000). */
+  replicaCatchUpTimeoutMs?: number;
   /** How often metrics and sampled spans are shipped to the coordinator's dashboard (1000 ms). */
   telemetryIntervalMs?: number;
 }
@@ -62,6 +74,10 @@ export const DEFAULTS = {
   threadMaxHeapMb: 256,
   syncWrites: true,
   entrySets: 'adaptive',
+  chainResendIntervalMs: 200,
+  stateTransferRetryMs: 3000,
+  pauseDetectMs: 2000,
+  replicaCatchUpTimeoutMs: 2000,
   telemetryIntervalMs: 1000,
 } as const;
 

@@ -83,22 +83,39 @@ export class TwoPhase {
 
   // ---- startup and shutdown --------------------------------------------------------------------
 
-  /** Restores prepared parts (re-locked) and resumes delivering decisions, after a restart. */
-  async recover(): Promise<void> {
+  /**
+   * Restores prepared parts (re-locked) and resumes delivering decisions, after a restart or when
+   * this worker becomes head of shards whose records it holds as a replica (again: what is known
+   * already is skipped). Only parts on objects `owns` says this worker serves: a replica's copy of
+   * another head's prepared part is that head's to finish.
+   */
+  async recover(owns: (type: string, id: string) => boolean = () => true): Promise<void> {
     for (const { txnId, value } of await this.d.store.loadTxnRecords('prepare')) {
+      if (this.prepared.has(txnId)) continue;
       const msg = lambdastore.TxnPrepare.decode(value);
+      if (!msg.parts.every((p) => owns(p.object?.type ?? '', p.object?.id ?? ''))) continue;
       const lockKeys = msg.parts.map((p) => objectCacheKey({ type: p.object!.type!, id: p.object!.id! }));
       for (const k of lockKeys) this.d.locks.tryLock(k, txnId);
       this.prepared.set(txnId, { txnId, rootShard: msg.rootShard, parts: msg.parts, lockKeys, since: 0, durable: true });
       this.d.log(`recovered prepared transaction ${txnId}; asking shard ${msg.rootShard} for its decision`);
     }
     for (const { txnId, value } of await this.d.store.loadTxnRecords('decision')) {
+      if (this.decided.has(txnId)) continue;
       const shards = new Set(decodeShards(value));
       this.decided.set(txnId, shards);
       this.deliver(txnId, shards);
     }
-    this.pollTimer = setInterval(() => this.askRoots(), 1000);
+    this.pollTimer ??= setInterval(() => this.askRoots(), 1000);
     this.pollTimer.unref();
+  }
+
+  /** Drops prepared parts on objects this worker no longer serves (their new head finishes them). */
+  forget(owns: (type: string, id: string) => boolean): void {
+    for (const part of [...this.prepared.values()]) {
+      if (part.parts.every((p) => owns(p.object?.type ?? '', p.object?.id ?? ''))) continue;
+      this.prepared.delete(part.txnId);
+      this.d.locks.unlockAll(part.lockKeys, part.txnId);
+    }
   }
 
   close(): void {

@@ -16,6 +16,7 @@ import {
   lambdastore,
   subjects,
   shardOf,
+  READ_CONSISTENCY,
   LambdaStoreError,
   asLambdaStoreError,
   errorResponse,
@@ -39,6 +40,9 @@ import { ModuleFiles } from './modules.js';
 import { Executor } from './executor.js';
 import { TaskDispatcher } from './dispatch.js';
 import { DEFAULTS, defaultThreads, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { ChainReplicator, isChainRoleLost, type ChainRole } from './chain/replicator.js';
+import { StateTransfer } from './chain/transfer.js';
+import { ReplicaReads, answerBarrier } from './replica-reads.js';
 
 const tracer = trace.getTracer('@lambdastore/worker');
 const WORKER_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -50,15 +54,27 @@ export class LambdaStoreWorker {
   private config: lambdastore.ClusterConfig | undefined;
   private types = new Map<string, lambdastore.ITypeInfo>();
   private readonly shardSubs = new Map<number, Subscription[]>();
+  /** Read subjects of the shards whose chain this worker is in and whose state it holds. */
+  private readonly readSubs = new Map<number, Subscription>();
+  private readonly replicaReads: ReplicaReads;
   private subs: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private configPoll: NodeJS.Timeout | undefined;
-  private readonly startedAtMs = Date.now();
+  /** This incarnation: a new one starts after a pause or a removal from the chains. */
+  private startedAtMs = Date.now();
   private stopping = false;
   private readonly executor: Executor;
   private readonly dispatcher: TaskDispatcher;
+  private readonly cache: ObjectCache;
+  private readonly replicator: ChainReplicator;
+  private readonly transfer: StateTransfer;
+  /** Chains by shard, from the latest map that knows this incarnation (else none: no roles). */
+  private roles = new Map<number, ChainRole>();
+  /** Shards this worker became head of and will serve once inherited records reached the tail. */
+  private readonly promoting = new Set<number>();
+  private lastBeatAt = 0;
   /** Calls, latency, aborts... (OTel metrics API, and snapshots for the coordinator's dashboard). */
   readonly metrics: WorkerMetrics;
   private telemetryTimer: NodeJS.Timeout | undefined;
@@ -80,11 +96,46 @@ export class LambdaStoreWorker {
       return kv;
     };
     this.dispatcher = new TaskDispatcher(pool, options.threads);
+    this.cache = new ObjectCache(store, options.cacheMaxBytes, options.entrySets);
+    // A write that lost its chain before the tail had it fails retryably; only a local disk failure is fatal.
+    const fatal = (err: Error) => {
+      if (isChainRoleLost(err)) console.error(`[worker ${options.workerId}] ${err.message}`);
+      else onFatal(err);
+    };
+    const shardFor = (type: string, id: string) => (this.config?.numShards ? shardOf(type, id, this.config.numShards) : undefined);
+    const publish = (subject: string, data: Uint8Array) => { if (!nc.isClosed()) nc.publish(subject, data); };
+    this.replicator = new ChainReplicator({
+      me: options.workerId,
+      store,
+      subjects: this.subjects,
+      chainOf: (shard) => this.roles.get(shard),
+      shardOf: shardFor,
+      headed: () => [...this.shardSubs.keys()],
+      publish,
+      log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
+      onFatal: fatal,
+      resendIntervalMs: options.chainResendIntervalMs,
+      onApplied: (rec) => this.cache.invalidate(rec.changes.map((c) => c.object)),
+    }, this.startedAtMs);
+    this.transfer = new StateTransfer({
+      me: options.workerId,
+      store,
+      subjects: this.subjects,
+      replicator: this.replicator,
+      chainOf: (shard) => this.roles.get(shard),
+      shardOf: shardFor,
+      publish,
+      dropShards: (shards) => this.dropShards(shards),
+      log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
+      onFatal: fatal,
+      retryAfterMs: options.stateTransferRetryMs,
+    });
+    store.setReplicator((rec, local) => this.replicator.replicate(rec, local));
     this.metrics = new WorkerMetrics(options.workerId, threadGauges(this.dispatcher, options.threads));
     this.executor = new Executor({
       options,
       store,
-      cache: new ObjectCache(store, options.cacheMaxBytes, options.entrySets),
+      cache: this.cache,
       dispatcher: this.dispatcher,
       modules: new ModuleFiles(join(options.dataDir, 'modules'), bucket),
       typeInfo: (name) => this.types.get(name),
@@ -94,12 +145,24 @@ export class LambdaStoreWorker {
       },
       shardFor: (type, id) => (this.config?.numShards ? shardOf(type, id, this.config.numShards) : undefined),
       ownerOf: (shard) => this.config?.shards.find((a) => a.shard === shard)?.chain?.[0] ?? undefined,
+      confirmHead: (ref) => this.replicator.confirmHead(shardFor(ref.type, ref.id) ?? -1),
       transport: { request: (subject, data, timeoutMs, traceCtx) => this.request(subject, data, timeoutMs, traceCtx) },
       subjects: this.subjects,
-      onFatal,
+      onFatal: fatal,
       log: (line) => console.error(`[worker ${options.workerId}] ${line}`),
       metrics: this.metrics,
+      successorOf: (shard) => { const c = this.roles.get(shard)?.chain; return c && c[0] === options.workerId ? c[1] : undefined; },
       epochOf: (shard) => { const e = this.config?.shards.find((a) => a.shard === shard)?.epoch; return e === undefined || e === null ? undefined : Number(e); },
+    });
+    this.replicaReads = new ReplicaReads({
+      me: options.workerId,
+      subjects: this.subjects,
+      executor: this.executor,
+      replicator: this.replicator,
+      chainOf: (shard) => this.roles.get(shard),
+      caughtUp: (shard) => this.transfer.synced.has(shard),
+      request: async (subject, data, timeoutMs) => (await nc.request(subject, data, { timeout: timeoutMs })).data,
+      catchUpTimeoutMs: options.replicaCatchUpTimeoutMs,
     });
   }
 
@@ -134,8 +197,7 @@ export class LambdaStoreWorker {
       throw err;
     }
     const w = new LambdaStoreWorker(options, nc, store, pool, onFatal);
-    // Prepared parts re-lock their objects before any call can read them.
-    await w.executor.twoPhase.recover();
+    // Prepared parts are re-locked when this worker starts serving their shards (promote).
     w.join();
     return w;
   }
@@ -143,9 +205,24 @@ export class LambdaStoreWorker {
   private join(): void {
     const s = this.subjects;
     this.subs.push(this.nc.subscribe(s.config, { callback: (_e, m) => this.onConfigMessage(m.data) }));
-    this.subs.push(this.nc.subscribe(s.invoke, { queue: s.ingressQueue, callback: (_e, m) => void this.handle(m, true) }));
+    this.subs.push(this.nc.subscribe(s.invoke, { queue: s.ingressQueue, callback: (_e, m) => void this.handle(m, 'ingress') }));
+    const chainMsg = (what: string, fn: (data: Uint8Array) => void | Promise<void>) => (_e: unknown, m: Msg) => {
+      if (this.stopping) return;
+      Promise.resolve().then(() => fn(m.data)).catch((err: Error) => console.error(`[worker ${this.id}] chain ${what} dropped: ${err.message}`));
+    };
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'append'), { callback: chainMsg('append', (d) => this.replicator.onAppend(d, (shard) => this.transfer.accepting(shard))) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'ack'), { callback: chainMsg('ack', (d) => this.replicator.onAck(d)) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'transfer'), { callback: chainMsg('transfer', (d) => this.transfer.onRequest(d)) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'snapshot'), { callback: chainMsg('snapshot', (d) => this.transfer.onChunk(d)) }));
+    this.subs.push(this.nc.subscribe(s.chain(this.id, 'barrier'), {
+      callback: (_e, m) => {
+        if (this.stopping || !m.reply) return;
+        void answerBarrier(m.data, (shard) => this.shardSubs.has(shard), this.executor, this.replicator).then((out) => m.respond(out));
+      },
+    }));
     this.heartbeat();
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
+    this.lastBeatAt = performance.now();
+    this.heartbeatTimer = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
     this.sweepTimer = setInterval(() => void this.sweepDedup(), this.options.dedupSweepIntervalMs);
     this.sweepTimer.unref();
@@ -183,17 +260,95 @@ export class LambdaStoreWorker {
     if (this.config && Number(cfg.version) <= Number(this.config.version)) return;
     this.config = cfg;
     this.types = new Map(cfg.types.map((t) => [t.name ?? '', t]));
-    const mine = new Set(cfg.shards.filter((a) => a.chain?.[0] === this.id).map((a) => a.shard ?? 0));
+    // Roles count only in a map that knows this incarnation: right after a restart, the map may
+    // still name this worker where its previous incarnation stood.
+    const me = cfg.workers.find((w) => w.id === this.id);
+    const current = !!me && Number(me.startedAtMs) === this.startedAtMs;
+    if (current && me.removed) {
+      this.newIncarnation('the coordinator took this worker out of its chains');
+      return;
+    }
+    this.roles = new Map(current ? cfg.shards.map((a) => [a.shard ?? 0, { chain: a.chain ?? [], epoch: Number(a.epoch ?? 0) }] as const) : []);
+    const mine = new Set([...this.roles].filter(([, r]) => r.chain[0] === this.id).map(([shard]) => shard));
+    const lost = new Set<number>();
     for (const [shard, subs] of this.shardSubs) {
       if (!mine.has(shard)) {
         for (const sub of subs) sub.unsubscribe();
         this.shardSubs.delete(shard);
+        lost.add(shard);
       }
     }
-    for (const shard of mine) {
-      if (!this.shardSubs.has(shard)) this.shardSubs.set(shard, this.serveShard(shard));
+    // Its state moves on at the new head: what is cached here is stale from now on.
+    if (lost.size > 0) {
+      this.dropShards(lost);
+      this.executor.twoPhase.forget((type, id) => this.shardSubs.has(this.shardOfObject(type, id)));
+    }
+    this.replicator.onConfig();
+    this.transfer.onConfig(cfg.shards.map((a) => a.shard ?? 0));
+    const promoted = [...mine].filter((shard) => !this.shardSubs.has(shard) && !this.promoting.has(shard));
+    if (promoted.length > 0) void this.promote(promoted);
+    this.heartbeat();
+  }
+
+  /**
+   * Starts serving shards this worker now heads, once every record it inherited from the previous
+   * head is durable at the tail (a retry of such a call must find its dedup record there) and its
+   * prepared two-phase-commit parts are locked again.
+   */
+  private async promote(shards: number[]): Promise<void> {
+    for (const s of shards) this.promoting.add(s);
+    try {
+      while (!this.stopping && this.replicator.inheriting()) await new Promise((r) => setTimeout(r, 10));
+      if (this.stopping) return;
+      const still = shards.filter((s) => this.roles.get(s)?.chain[0] === this.id && !this.shardSubs.has(s));
+      const starting = new Set(still);
+      this.dropShards(starting);
+      // Prepared parts re-lock their objects before any call can read them.
+      await this.executor.twoPhase.recover((type, id) => this.shardSubs.has(this.shardOfObject(type, id)) || starting.has(this.shardOfObject(type, id)));
+      for (const s of still) {
+        if (this.roles.get(s)?.chain[0] === this.id && !this.shardSubs.has(s)) this.shardSubs.set(s, this.serveShard(s));
+      }
+    } finally {
+      for (const s of shards) this.promoting.delete(s);
     }
     this.heartbeat();
+  }
+
+  private shardOfObject(type: string, id: string): number {
+    return this.config?.numShards ? shardOf(type, id, this.config.numShards) : -1;
+  }
+
+  private dropShards(shards: ReadonlySet<number>): void {
+    const n = this.config?.numShards;
+    if (!n) return;
+    this.cache.dropWhere((ref) => shards.has(shardOf(ref.type, ref.id, n)));
+  }
+
+  /**
+   * Leaves every role and starts a new incarnation: after a pause or a removal this worker may hold
+   * writes nobody else has, and roles that were handed on. The coordinator sees the new
+   * incarnation in the next heartbeat and lets it rejoin as a tail, with a state transfer.
+   */
+  private newIncarnation(why: string): void {
+    console.error(`[worker ${this.id}] ${why}: leaving every chain, rejoining as a new incarnation`);
+    this.startedAtMs = Date.now();
+    this.replicator.restart(this.startedAtMs);
+    this.transfer.reset();
+    this.roles = new Map();
+    for (const subs of this.shardSubs.values()) for (const sub of subs) sub.unsubscribe();
+    this.shardSubs.clear();
+    this.cache.dropWhere(() => true);
+    this.executor.twoPhase.forget(() => false);
+    this.heartbeat();
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const late = now - this.lastBeatAt - this.options.heartbeatIntervalMs;
+    this.lastBeatAt = now;
+    if (late > this.options.pauseDetectMs && this.roles.size > 0) this.newIncarnation(`this process was paused for ${Math.round(late)} ms`);
+    this.heartbeat();
+    if (this.config) this.transfer.retryStalled(this.config.shards.map((a) => a.shard ?? 0));
   }
 
   /** The subjects of one shard: invocations, and the two-phase-commit steps of chains that touch it. */
@@ -216,7 +371,7 @@ export class LambdaStoreWorker {
         },
       });
     return [
-      this.nc.subscribe(s.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, false) }),
+      this.nc.subscribe(s.shardInvoke(shard), { callback: (_e, m) => void this.handle(m, 'shard') }),
       answer('snapshot', (d) => tp.answerSnapshot(d, this.options.shipObjectMaxBytes)),
       answer('validate', (d) => tp.answerValidate(d)),
       answer('prepare', (d) => tp.answerPrepare(d)),
@@ -225,8 +380,34 @@ export class LambdaStoreWorker {
     ];
   }
 
+  /**
+   * Joins the readers of every shard whose chain this worker is in and whose state it holds (the
+   * head once it serves the shard, a replica once caught up), and leaves the others.
+   */
+  private syncReadSubs(): void {
+    if (this.stopping || this.nc.isClosed()) return;
+    const want = new Set<number>();
+    for (const [shard, role] of this.roles) {
+      const pos = role.chain.indexOf(this.id);
+      if (pos === 0 ? this.shardSubs.has(shard) : pos > 0 && this.transfer.synced.has(shard)) want.add(shard);
+    }
+    for (const [shard, sub] of this.readSubs) {
+      if (!want.has(shard)) {
+        sub.unsubscribe();
+        this.readSubs.delete(shard);
+      }
+    }
+    for (const shard of want) {
+      if (this.readSubs.has(shard)) continue;
+      const subject = this.subjects.shardRead(shard);
+      this.readSubs.set(shard, this.nc.subscribe(subject, { queue: `${subject}ers`, callback: (_e, m) => void this.handle(m, 'read') }));
+    }
+    this.replicaReads.forget((shard) => want.has(shard));
+  }
+
   private heartbeat(): void {
     if (this.stopping || this.nc.isClosed()) return;
+    this.syncReadSubs();
     const hb = lambdastore.Heartbeat.encode({
       workerId: this.id,
       startedAtMs: this.startedAtMs,
@@ -241,16 +422,23 @@ export class LambdaStoreWorker {
       commitsTotal: this.executor.stats.commits,
       entrySetSplits: this.executor.stats.entrySetSplits,
       entrySetMerges: this.executor.stats.entrySetMerges,
+      replicaShards: [...this.transfer.synced].filter((s) => !this.shardSubs.has(s)).sort((a, b) => a - b),
+      unackedRecords: this.replicator.stats().unacked,
+      replicaReads: this.replicaReads.served,
     }).finish();
     this.nc.publish(this.subjects.heartbeat, hb);
   }
 
-  /** Serves one invoke message, from the ingress (route anywhere) or a shard subject (serve here). */
-  private async handle(msg: Msg, viaIngress: boolean): Promise<void> {
+  /**
+   * Serves one invoke message: from the ingress (route anywhere), a shard subject (serve here) or
+   * a shard's read subject (a read-only call any member of the chain may serve).
+   */
+  private async handle(msg: Msg, via: 'ingress' | 'shard' | 'read'): Promise<void> {
     if (!msg.reply) return; // nobody to answer: a request without a reply subject is dropped
+    const viaIngress = via === 'ingress';
     const json = isJson(msg.headers);
     const parent: Context = msg.headers ? extractTraceContext(msg.headers) : context.active();
-    const span = tracer.startSpan(viaIngress ? 'lambdastore.ingress' : 'lambdastore.shard', { kind: SpanKind.SERVER }, parent);
+    const span = tracer.startSpan(viaIngress ? 'lambdastore.ingress' : via === 'read' ? 'lambdastore.read' : 'lambdastore.shard', { kind: SpanKind.SERVER }, parent);
     try {
       let response: lambdastore.IInvokeResponse;
       let bytes: Uint8Array | undefined;
@@ -262,7 +450,7 @@ export class LambdaStoreWorker {
         // A relayed request may overtake nothing, but a later direct retry may overtake it: only a
         // request that came straight to its shard may skip the stored-key check.
         let raw: Uint8Array | undefined = json ? undefined : msg.data;
-        if (viaIngress && req.freshKey) {
+        if (via !== 'shard' && req.freshKey) {
           req.freshKey = false;
           raw = undefined;
         }
@@ -271,20 +459,25 @@ export class LambdaStoreWorker {
         if (!cfg || !cfg.numShards || cfg.shards.length === 0) throw new LambdaStoreError('NO_WORKERS', 'the cluster has no shard map yet', { retryAfterMs: 200 });
         const shard = shardOf(req.target!.type!, req.target!.id!, cfg.numShards);
         span.setAttribute('lambdastore.shard', shard);
-        if (this.shardSubs.has(shard)) {
+        const served = this.shardSubs.has(shard)
+          ? await this.executor.invoke(req, trace.setSpan(parent, span))
+          : via === 'read' ? await this.replicaReads.serve(shard, req, trace.setSpan(parent, span)) : undefined;
+        if (served) {
           span.setAttribute(SPAN_ATTRS.worker, this.id);
-          const out = await this.executor.invoke(req, trace.setSpan(parent, span));
-          response = out.response;
-          bytes = out.bytes;
+          response = served.response;
+          bytes = served.bytes;
         } else {
           const owner = cfg.shards.find((a) => a.shard === shard)?.chain?.[0];
           if (!owner) throw new LambdaStoreError('NO_WORKERS', `shard ${shard} has no worker yet`, { retryAfterMs: 200 });
-          if (!viaIngress) {
+          if (via === 'shard') {
             throw new LambdaStoreError('WRONG_SHARD', `shard ${shard} is served by ${owner}, not ${this.id}`, {
               redirect: { shard, workerId: owner, configVersion: Number(cfg.version) },
             });
           }
-          const relayed = await this.forward(shard, req, raw, req.timeoutMs || 10_000, trace.setSpan(parent, span));
+          // From the ingress, a read a replica may serve goes to the shard's readers; a read a
+          // replica cannot serve itself goes to the head.
+          const toReaders = viaIngress && req.readConsistency !== READ_CONSISTENCY.head;
+          const relayed = await this.forward(shard, toReaders ? this.subjects.shardRead(shard) : this.subjects.shardInvoke(shard), req, raw, req.timeoutMs || 10_000, trace.setSpan(parent, span));
           if (!json) { msg.respond(relayed); return; }
           response = lambdastore.InvokeResponse.decode(relayed);
         }
@@ -331,11 +524,11 @@ export class LambdaStoreWorker {
   }
 
   /** Ingress to shard: a request to the shard's subject, whose reply is relayed as is. */
-  private async forward(shard: number, req: lambdastore.InvokeRequest, raw: Uint8Array | undefined, timeoutMs: number, ctx: Context): Promise<Uint8Array> {
+  private async forward(shard: number, subject: string, req: lambdastore.InvokeRequest, raw: Uint8Array | undefined, timeoutMs: number, ctx: Context): Promise<Uint8Array> {
     const h = natsHeaders();
     injectTraceContext(h, ctx);
     try {
-      const m = await this.nc.request(this.subjects.shardInvoke(shard), raw ?? lambdastore.InvokeRequest.encode(req).finish(), { timeout: timeoutMs, headers: h });
+      const m = await this.nc.request(subject, raw ?? lambdastore.InvokeRequest.encode(req).finish(), { timeout: timeoutMs, headers: h });
       return m.data;
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -373,12 +566,13 @@ export class LambdaStoreWorker {
     clearInterval(this.sweepTimer);
     clearInterval(this.telemetryTimer);
     clearTimeout(this.configPoll);
-    for (const s of [...this.subs, ...[...this.shardSubs.values()].flat()]) s.unsubscribe();
+    for (const s of [...this.subs, ...[...this.shardSubs.values()].flat(), ...this.readSubs.values()]) s.unsubscribe();
     const deadline = Date.now() + graceMs;
     while (this.executor.stats.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     try { await this.nc.drain(); } catch { /* already closed */ }
     while (this.sweeping) await new Promise((r) => setTimeout(r, 10));
     this.executor.close();
+    this.replicator.close();
     await this.pool.destroy();
     await this.store.close();
   }

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import type { LambdaStoreClient } from '@lambdastore/client';
-import { LambdaStoreError } from '@lambdastore/proto';
+import { LambdaStoreError, subjects, type ErrorCode } from '@lambdastore/proto';
 import { UsageError, VALUE_OPTIONS, allowOnly, intOption, parseArgs, parseJsonArg, stringOption, type ParsedArgs } from './args.js';
 import { resolveConnection } from './connection.js';
 import { formatStatus } from './status.js';
@@ -23,6 +23,10 @@ Commands:
                                         call a method; prints the result as JSON
   status                                workers, shards (chain/epoch), deployed types, hot objects
   top [--interval-ms 1000] [--once]     live cluster map, rates and hot objects (Ctrl-C quits)
+  worker drain <workerId>               take a worker out of every chain (successors take over; chains
+                                        refill from the other workers); stop it once this returns
+  worker add <workerId>                 let a (drained, or new) worker into chains again: chains short
+                                        of members take it as tail, after a state transfer
   help                                  this text
 (\`lambdastore dev --help\` and \`lambdastore start --help\` describe their own options.)
 
@@ -185,6 +189,45 @@ const COMMANDS: Record<string, Command> = {
         traffic = `\n\nHot objects: unavailable (${(err as Error).message})`;
       }
       io.stdout(`${formatStatus(cfg)}${traffic}`);
+    },
+  },
+  worker: {
+    synopsis: 'drain|add <workerId>',
+    min: 2,
+    max: 2,
+    options: CONNECTION_OPTIONS,
+    async run(client, args, io, prefix) {
+      const [action, workerId] = args.positionals as [string, string];
+      if (action !== 'drain' && action !== 'add') throw new UsageError('usage: lambdastore worker drain|add <workerId>');
+      const timeoutMs = intOption(args, 'timeout-ms') ?? 30_000;
+      const drain = action === 'drain';
+      let data: Uint8Array;
+      try {
+        data = (await client.connection.request(subjects(prefix).adminDrain, new TextEncoder().encode(JSON.stringify({ workerId, drain })), { timeout: timeoutMs })).data;
+      } catch {
+        throw new LambdaStoreError('COORDINATOR_UNAVAILABLE', `no coordinator answered within ${timeoutMs} ms`);
+      }
+      const reply = JSON.parse(new TextDecoder().decode(data)) as { ok: boolean; error?: { code: string; message: string } };
+      if (!reply.ok) throw new LambdaStoreError((reply.error?.code ?? 'INTERNAL') as ErrorCode, reply.error?.message ?? 'drain failed');
+      if (!drain) {
+        const cfg = await client.config();
+        const n = cfg.shards.filter((s) => (s.chain ?? []).includes(workerId)).length;
+        io.stdout(`worker ${workerId} may join chains again (in ${n} shard chain${n === 1 ? '' : 's'} now; chains short of members take it as tail)`);
+        return;
+      }
+      // Drained once no chain names it (a shard whose only copy it holds keeps it).
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const cfg = await client.config();
+        const still = cfg.shards.filter((s) => (s.chain ?? []).includes(workerId) && (s.chain ?? []).length > 1);
+        if (still.length === 0) {
+          const only = cfg.shards.filter((s) => (s.chain ?? []).includes(workerId)).map((s) => s.shard);
+          io.stdout(`worker ${workerId} drained: it is in no chain${only.length > 0 ? ` but holds the only copy of shards ${only.join(',')}` : ''}; it can be stopped`);
+          return;
+        }
+        if (Date.now() > deadline) throw new LambdaStoreError('TIMEOUT', `worker ${workerId} is still in the chains of shards ${still.map((s) => s.shard).join(',')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     },
   },
   top: {

@@ -31,6 +31,8 @@ export interface DevClusterOptions {
   minWorkers?: number;
   /** Shards of the cluster (coordinator default when omitted). */
   shards?: number;
+  /** Workers per shard chain (replication factor; coordinator default 3 when omitted). */
+  chainLength?: number;
   /** Where the coordinator's ops dashboard listens: `host:port` (port 0: a free one) or `off`. Default 127.0.0.1:0. */
   dashboard?: string;
   /** Extra command-line arguments for the coordinator / every worker. */
@@ -77,6 +79,8 @@ export interface DevCluster {
   stop(): Promise<void>;
   /** Sends `signal` to worker `i` and waits (bounded) until it has exited. */
   killWorker(i: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends `signal` to worker `i` without waiting (SIGSTOP / SIGCONT to pause and resume it). */
+  signalWorker(i: number, signal: NodeJS.Signals): void;
   /** Starts worker `i` again on the same data folder and id (stopping it first if it runs); waits until
    *  it is ready and the coordinator sees it alive. */
   restartWorker(i: number): Promise<void>;
@@ -86,6 +90,8 @@ export interface DevCluster {
   restartCoordinator(): Promise<void>;
   /** The cluster map, fresh from the coordinator. */
   config(): Promise<ClusterConfig>;
+  /** Sends `signal` to the coordinator and waits (bounded) until it has exited. */
+  killCoordinator(signal?: NodeJS.Signals): Promise<void>;
 }
 
 const OUTPUT_KEEP_CHARS = 64 * 1024;
@@ -464,6 +470,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
   const coordArgs = (dashboard: string | undefined): string[] => {
     const args = [coordinatorMain, '--nats', nats!.url, '--prefix', prefix, '--min-workers', String(minWorkers)];
     if (opts.shards !== undefined) args.push('--shards', String(opts.shards));
+    if (opts.chainLength !== undefined) args.push('--chain-length', String(opts.chainLength));
     if (dashboard !== undefined) args.push('--dashboard', dashboard);
     args.push(...(opts.coordinatorArgs ?? []));
     return args;
@@ -541,6 +548,11 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
       if (stopping) throw new Error('the cluster is stopping');
       await workerAt(i).stop(signal, stopTimeoutMs);
     },
+    signalWorker(i: number, signal: NodeJS.Signals) {
+      const pid = workerAt(i).pid;
+      if (pid === undefined || !workerAt(i).running) throw new Error(`worker ${i} is not running`);
+      process.kill(pid, signal);
+    },
     async restartWorker(i: number) {
       if (stopping) throw new Error('the cluster is stopping');
       const w = workerAt(i);
@@ -579,6 +591,10 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
       await waitSettled(workers.filter((w) => w.running), false, 'restart of the coordinator');
     },
     config: fetchConfig,
+    async killCoordinator(signal: NodeJS.Signals = 'SIGKILL') {
+      if (stopping) throw new Error('the cluster is stopping');
+      await coordinator.stop(signal, stopTimeoutMs);
+    },
   };
 }
 

@@ -8,12 +8,13 @@ import { parseIntOption } from './args.js';
 import { startDevCluster, type DevCluster, type DevProcess } from './dev-cluster.js';
 
 export const DEV_USAGE = `usage: lambdastore dev [--workers 3] [--data .lambdastore/dev] [--prefix lambdastore] [--nats-port N] [--threads N]
-                       [--dashboard 127.0.0.1:0 | <host>:<port> | off]
+                       [--chain-length 3] [--dashboard 127.0.0.1:0 | <host>:<port> | off]
 
 Starts nats-server (JetStream), the coordinator and N workers on this machine, prints how to reach
-them (the ops dashboard's URL too), and runs until Ctrl-C. Data (and logs, in <data>/logs) survive a
-restart on the same --data. --dashboard: where the coordinator serves the read-only ops dashboard
-(default loopback, a free port).`;
+them (the ops dashboard's URL too), and runs until Ctrl-C. Every shard is replicated on a chain of
+--chain-length workers (at most --workers; default 3), so a worker that dies is replaced without
+losing acknowledged writes. Data (and logs, in <data>/logs) survive a restart on the same --data.
+--dashboard: where the coordinator serves the read-only ops dashboard (default loopback, a free port).`;
 
 export const DEFAULT_DEV_DATA = '.lambdastore/dev';
 
@@ -74,6 +75,7 @@ export async function devCommand(argv: string[]): Promise<number> {
         prefix: { type: 'string' },
         'nats-port': { type: 'string' },
         threads: { type: 'string' },
+        'chain-length': { type: 'string' },
         dashboard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -88,11 +90,12 @@ export async function devCommand(argv: string[]): Promise<number> {
     console.log(DEV_USAGE);
     return 0;
   }
-  let workers: number, natsPort: number, threads: number | undefined;
+  let workers: number, natsPort: number, threads: number | undefined, chainLength: number;
   try {
     workers = parseIntOption('workers', values.workers as string | undefined, 1, 64, 3);
     natsPort = parseIntOption('nats-port', values['nats-port'] as string | undefined, 0, 65535, 0);
     threads = values.threads === undefined ? undefined : parseIntOption('threads', values.threads as string, 1, 256);
+    chainLength = parseIntOption('chain-length', values['chain-length'] as string | undefined, 1, 16, 3);
   } catch (err) {
     console.error(`${(err as Error).message}\n${DEV_USAGE}`);
     return 2;
@@ -140,6 +143,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       dataDir,
       prefix,
       natsPort,
+      chainLength,
       ...(threads !== undefined ? { threads } : {}),
       ...(typeof values.dashboard === 'string' ? { dashboard: values.dashboard } : {}),
       log: (line) => console.log(`[dev] ${line}`),

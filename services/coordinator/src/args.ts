@@ -1,10 +1,10 @@
 /**
  * Command line of the coordinator service (contract in docs/ARCHITECTURE.md):
- *   --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
+ *   --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000] [--chain-length 3]
  *   [--dashboard 127.0.0.1:0 | off]
  * Each flag may also come from the environment (LAMBDASTORE_NATS_URL, LAMBDASTORE_PREFIX,
  * LAMBDASTORE_SHARDS, LAMBDASTORE_MIN_WORKERS, LAMBDASTORE_HEARTBEAT_TIMEOUT_MS,
- * LAMBDASTORE_DASHBOARD); flags win.
+ * LAMBDASTORE_CHAIN_LENGTH, LAMBDASTORE_DASHBOARD); flags win.
  */
 import { parseArgs } from 'node:util';
 
@@ -14,6 +14,9 @@ export interface ServiceArgs {
   numShards: number | undefined;
   minWorkers: number | undefined;
   heartbeatTimeoutMs: number | undefined;
+  chainLength: number | undefined;
+  /** Wait for the active coordinator's lease and take over when it stops renewing it. */
+  standby: boolean;
   /** Where the ops dashboard listens; undefined: no dashboard. */
   dashboard: { host: string; port: number } | undefined;
   help: boolean;
@@ -23,9 +26,11 @@ export interface ServiceArgs {
 export const DEFAULT_DASHBOARD = '127.0.0.1:0';
 
 export const USAGE = `usage: lambdastore-coordinator --nats <url> [--prefix lambdastore] [--shards 16] [--min-workers N] [--heartbeat-timeout-ms 3000]
-                              [--dashboard <host>:<port> | off]
+                              [--chain-length 3] [--dashboard <host>:<port> | off] [--standby]
+  --standby: wait while another coordinator is active; take over within seconds when it dies
+  --chain-length: workers per shard chain (replication factor; default 3, at most the live workers)
   --dashboard: the read-only ops dashboard (HTTP); default ${DEFAULT_DASHBOARD} (loopback, a free port; the URL is logged)
-  env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS LAMBDASTORE_DASHBOARD
+  env: LAMBDASTORE_NATS_URL LAMBDASTORE_PREFIX LAMBDASTORE_SHARDS LAMBDASTORE_MIN_WORKERS LAMBDASTORE_HEARTBEAT_TIMEOUT_MS LAMBDASTORE_CHAIN_LENGTH LAMBDASTORE_DASHBOARD
   tracing: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER) to export spans`;
 
 export class UsageError extends Error {
@@ -61,6 +66,8 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
         shards: { type: 'string' },
         'min-workers': { type: 'string' },
         'heartbeat-timeout-ms': { type: 'string' },
+        'chain-length': { type: 'string' },
+        standby: { type: 'boolean' },
         dashboard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -77,6 +84,8 @@ export function parseServiceArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     numShards: intArg('--shards', values.shards ?? env.LAMBDASTORE_SHARDS),
     minWorkers: intArg('--min-workers', values['min-workers'] ?? env.LAMBDASTORE_MIN_WORKERS),
     heartbeatTimeoutMs: intArg('--heartbeat-timeout-ms', values['heartbeat-timeout-ms'] ?? env.LAMBDASTORE_HEARTBEAT_TIMEOUT_MS),
+    chainLength: intArg('--chain-length', values['chain-length'] ?? env.LAMBDASTORE_CHAIN_LENGTH),
+    standby: values.standby === true,
     dashboard: parseDashboard(values.dashboard ?? (env.LAMBDASTORE_DASHBOARD || DEFAULT_DASHBOARD)),
     help,
   };

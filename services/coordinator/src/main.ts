@@ -38,6 +38,11 @@ async function main(): Promise<void> {
       numShards: args.numShards,
       minWorkers: args.minWorkers,
       heartbeatTimeoutMs: args.heartbeatTimeoutMs,
+      chainLength: args.chainLength,
+      standby: args.standby,
+      // Another coordinator took over (this one was paused or cut off): exit, a supervisor may
+      // start it again as a standby.
+      onLeaseLost: () => process.exit(1),
       dashboard: args.dashboard,
     });
   } catch (err) {
