@@ -78,7 +78,7 @@ class RegisterWorkload {
 }
 
 describe('reads on replicas', function () {
-  this.timeout(300_000);
+  this.timeout(600_000);
   let t: TestCluster;
   let hb: HeartbeatWatch;
   let nc: NatsConnection;
@@ -121,7 +121,7 @@ describe('reads on replicas', function () {
       t.cluster.signalWorker(indexOf(paused), 'SIGCONT');
     }
     await load.progress(30, `reads after ${paused} woke up`);
-    cfg = await waitReplicated(t, hb, 3, 90_000);
+    cfg = await waitReplicated(t, hb, 3, 90_000, true);
 
     // The head killed and restarted.
     const head = (await chainOf())[0]!;
@@ -129,7 +129,7 @@ describe('reads on replicas', function () {
     await eventually(async () => !(await chainOf()).includes(head), 60_000, `${head} to leave the chain`);
     await load.progress(30, `reads without ${head}`);
     await t.cluster.restartWorker(indexOf(head));
-    await waitReplicated(t, hb, 3, 90_000);
+    await waitReplicated(t, hb, 3, 90_000, true);
     await load.progress(30, `reads with ${head} back`);
     await load.stop();
 

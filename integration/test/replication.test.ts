@@ -13,7 +13,7 @@ import { BankWorkload } from '../src/bank-workload.js';
 import { ListAppendWorkload } from '../src/list-append-workload.js';
 
 describe('chain replication', function () {
-  this.timeout(240_000);
+  this.timeout(600_000);
   // Workloads still running when a test failed: stopped before its cluster is.
   const running: Array<{ stop(): Promise<void> }> = [];
   const stopWorkloads = async () => { for (const w of running.splice(0)) await w.stop().catch(() => undefined); };
@@ -85,7 +85,7 @@ describe('chain replication', function () {
         await eventually(async () => (await t.client.config()).shards.every((s) => !(s.chain ?? []).includes(victimId)), 30_000, `${victimId} (${roles[r]}) to leave every chain`);
         await bank.progress(20, `transfers to go on without ${victimId}`);
         await t.cluster.restartWorker(victim);
-        await waitReplicated(t, hb, 3, 90_000);
+        await waitReplicated(t, hb, 3, 90_000, true);
       }
       await bank.stop();
       expect(bank.acked.size).to.be.greaterThan(100);
@@ -128,7 +128,7 @@ describe('chain replication', function () {
       }
       // Requests that queued up for it while it slept reach it now, in its old role, with its old map.
       await appends.progress(30, `appends after ${victimId} woke up`);
-      await waitReplicated(t, hb, 3, 90_000);
+      await waitReplicated(t, hb, 3, 90_000, true);
       await appends.progress(10, `appends with ${victimId} back as tail`);
       await appends.stop();
       await appends.check();
@@ -169,7 +169,7 @@ describe('chain replication', function () {
       await eventually(async () => (await t.client.config()).shards.every((s) => !(s.chain ?? []).includes(victimId)), 30_000, `${victimId} to leave every chain`);
       await bank.progress(20, `transfers to go on without ${victimId}`);
       await t.cluster.restartWorker(victim);
-      await waitReplicated(t, hb, 3, 90_000);
+      await waitReplicated(t, hb, 3, 90_000, true);
       await bank.stop();
       await bank.audit();
       await expectIdenticalReplicas(t, await waitReplicated(t, hb, 3, 60_000));

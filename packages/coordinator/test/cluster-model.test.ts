@@ -129,6 +129,29 @@ describe('ClusterModel (pure)', function () {
     expect(c.shards.every((s) => s.chain.join() === 'w1,w0' && s.epoch === c.version)).to.equal(true);
   });
 
+  it('a drained worker leaves every chain while alive, stays out (even restarted), and rejoins as tail when let back in', () => {
+    const m = ClusterModel.fresh({ ...OPTS, minWorkers: 3 }, 'c');
+    for (const id of ['w1', 'w2', 'w3']) m.heartbeat(hb(id), 0);
+    const before = m.snapshot();
+    const drained = m.drain('w2', true)!;
+    expect(drained.workers.find((w) => w.id === 'w2')).to.deep.include({ alive: true, drained: true });
+    for (const s of drained.shards) {
+      expect(s.chain).to.deep.equal(before.shards[s.shard]!.chain.filter((w) => w !== 'w2'));
+      expect(s.epoch).to.equal(drained.version);
+    }
+    expect(m.drain('w2', true)).to.equal(undefined); // nothing changes twice
+    // Alive and even restarted, it is not taken back.
+    expect(m.heartbeat(hb('w2', { startedAtMs: 2, pid: 101 }), 100)?.shards ?? drained.shards).to.deep.equal(drained.shards);
+    const back = m.drain('w2', false)!;
+    expect(back.workers.find((w) => w.id === 'w2')?.drained).to.equal(false);
+    for (const s of back.shards) expect(s.chain[2]).to.equal('w2');
+    expect(() => m.drain('nobody', true)).to.throw(/no worker "nobody"/);
+    // The mark survives a coordinator restart.
+    m.drain('w3', true);
+    const { model } = ClusterModel.restore({ ...OPTS, minWorkers: 3 }, m.snapshot(), 200);
+    expect(model.snapshot().workers.find((w) => w.id === 'w3')?.drained).to.equal(true);
+  });
+
   it('a chain never loses its last member: a dead sole member keeps the shard', () => {
     const m = ClusterModel.fresh({ ...OPTS, minWorkers: 1 }, 'c');
     m.heartbeat(hb('w1'), 0);

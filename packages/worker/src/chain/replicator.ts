@@ -76,6 +76,9 @@ export class Stream {
   lastSendMs = 0;
   sendScheduled = false;
   succ: string | undefined;
+  stuckSeq: number | undefined;
+  stuckSince: number | undefined;
+  warned = false;
   readonly waiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   constructor(readonly origin: string, public shard: number | undefined) {}
 }
@@ -219,7 +222,19 @@ export class ChainReplicator {
     const now = Date.now();
     for (const s of this.streams.values()) {
       if (s.items.length > 0 && now - s.lastSendMs >= this.d.resendIntervalMs) this.send(s, s.items);
+      this.warnStuck(s, now);
     }
+  }
+
+  /** One line per stream whose oldest record has waited 10 s for its acknowledgement (diagnostics). */
+  private warnStuck(s: Stream, now: number): void {
+    const oldest = s.items[0];
+    if (!oldest) { s.stuckSince = undefined; return; }
+    if (s.stuckSeq !== oldest.seq) { s.stuckSeq = oldest.seq; s.stuckSince = now; s.warned = false; return; }
+    if (s.warned || now - (s.stuckSince ?? now) < 10_000) return;
+    s.warned = true;
+    const role = s.shard === undefined ? undefined : this.d.chainOf(s.shard);
+    this.d.log(`stream ${s.origin} (shard ${s.shard}, chain ${role?.chain.join('>')}@${role?.epoch}): seq ${oldest.seq} unacknowledged for 10 s; applied ${s.applied} durable ${s.durable} acked by ${s.succ ?? 'nobody'} ${s.ackedDown} acked up ${s.ackedUp}, ${s.items.length} held`);
   }
 
   // ---- receiving -----------------------------------------------------------------------------
