@@ -24,6 +24,7 @@ import { shardOf } from '@lambdastore/proto';
 import type { ClusterConfig, LambdaStoreError } from '@lambdastore/client';
 import { startTestCluster, fixture, placeObjects, type Spread, type TestCluster } from '../src/cluster.js';
 import { checkHistory, formatReport, type Op, type Txn } from '../src/checker/index.js';
+import { watchHeartbeats, waitReplicated } from '../src/replicas.js';
 import type { Step } from '../fixtures/txntypes.js';
 
 
@@ -71,7 +72,14 @@ describe('serializability: randomized list-append chains (checked by src/checker
   before(async () => {
     t = await startTestCluster();
     await t.client.deployFile(fixture('txntypes.ts'));
-    cfg = await t.client.config();
+    // Every replica caught up (initial state transfers done) before the workload: a write racing
+    // the initial transfers can stall its chain (known issue, docs/ARCHITECTURE.md "Known limits").
+    const hb = await watchHeartbeats(t);
+    try {
+      cfg = await waitReplicated(t, hb, 3, 60_000);
+    } finally {
+      await hb.close();
+    }
   });
   after(async () => { await t?.stop(); });
 
