@@ -12,6 +12,8 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type ClusterConfig } from '@lambdastore/client';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { lambdastore, subjects } from '@lambdastore/proto';
 import { startNatsServer, type NatsServer } from '@lambdastore/testkit';
 
 export interface DevClusterOptions {
@@ -343,6 +345,22 @@ export function liveClusterFile(dataDir: string): { natsUrl: string; prefix: str
   }
 }
 
+/** The coordinator's default chain length (its `--chain-length`), capped by the number of workers. */
+const DEFAULT_CHAIN_LENGTH = 3;
+
+/** True when every shard's chain has `length` members and every member behind the head reports the shard caught up under this map. */
+function replicasCaughtUp(cfg: ClusterConfig, beats: ReadonlyMap<string, lambdastore.Heartbeat>, length: number): { ok: boolean; why: string } {
+  for (const s of cfg.shards ?? []) {
+    const chain = s.chain ?? [];
+    if (chain.length < length) return { ok: false, why: `shard ${s.shard}: chain ${chain.join('->')} is shorter than ${length}` };
+    for (const w of chain.slice(1)) {
+      const beat = beats.get(w);
+      if (!beat || Number(beat.configVersion) < Number(cfg.version) || !beat.replicaShards.includes(s.shard ?? 0)) return { ok: false, why: `shard ${s.shard}: replica ${w} not caught up yet` };
+    }
+  }
+  return { ok: true, why: '' };
+}
+
 /**
  * True when the expected workers are alive in the map (the current incarnation: same pid, when the
  * map has one) and, with `allShards`, every shard is assigned to a chain of live expected workers.
@@ -441,19 +459,29 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     }
   };
 
-  /** Polls the cluster map until the workers are alive and (with allShards) every shard has a live chain. */
+  /**
+   * Polls the cluster map until the workers are alive and (with allShards) every shard has a live
+   * chain whose members behind the head report, in their heartbeats, that they hold the shard caught
+   * up: the cluster is "ready" only once its chains are whole, so the first writes do not race the
+   * initial state transfers.
+   */
   const waitSettled = async (expectWorkers: readonly Worker[], allShards: boolean, what: string) => {
     const expect = expectWorkers.map((w) => ({ id: w.id, pid: w.pid }));
     const deadline = Date.now() + readyTimeoutMs;
     const client = await connect({ servers: nats!.url, prefix, requestTimeoutMs: 2000, maxAttempts: 1, connectTimeoutMs: 5000 });
+    const beats = new Map<string, lambdastore.Heartbeat>();
+    const hbConn = allShards ? await natsConnect({ servers: nats!.url }) : undefined;
+    hbConn?.subscribe(subjects(prefix).heartbeat, { callback: (_e, m) => { try { const hb = lambdastore.Heartbeat.decode(m.data); beats.set(hb.workerId, hb); } catch { /* not ours to judge */ } } });
+    const chainLength = Math.min(opts.chainLength ?? DEFAULT_CHAIN_LENGTH, expect.length);
     let why = 'no answer from the coordinator yet';
     try {
       for (;;) {
         try {
           const cfg = await client.config();
           const s = clusterSettled(cfg, expect, allShards);
-          if (s.ok) return;
-          why = s.why;
+          const r = s.ok && allShards ? replicasCaughtUp(cfg, beats, chainLength) : s;
+          if (r.ok) return;
+          why = r.why;
         } catch (err) {
           why = `config request failed: ${(err as Error).message}`;
         }
@@ -464,6 +492,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
       }
     } finally {
       await client.close();
+      await hbConn?.close().catch(() => {});
     }
   };
 
