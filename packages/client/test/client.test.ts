@@ -318,12 +318,15 @@ describe('LambdaStoreClient against a real nats-server', function () {
       expect((await rejects(c.deploy('x'))).code).to.equal('COORDINATOR_UNAVAILABLE');
     });
 
+    /** A coordinator's deploy answer for a bundled module: load it as a worker would, list its types. */
+    const loadAndDescribe = (req: { source: string }) => {
+      const mod = loadModule(req.source);
+      return { ok: true, types: [...mod.types.values()].map((t) => ({ name: t.name, version: 1, methods: t.methods.map((m) => ({ name: m.name, readonly: m.readonly })) })) };
+    };
+
     it('deployFile bundles the file (with its sdk import) into CommonJS the runtime loads', async () => {
       const coord = coordinator(makeConfig(1, 2));
-      coord.deployHandler = (req) => {
-        const mod = loadModule(req.source);
-        return { ok: true, types: [...mod.types.values()].map((t) => ({ name: t.name, version: 1, methods: t.methods.map((m) => ({ name: m.name, readonly: m.readonly })) })) };
-      };
+      coord.deployHandler = loadAndDescribe;
       await nc.flush();
       const c = await client();
       const file = fileURLToPath(new URL('../../test/fixtures/counter.ts', import.meta.url));
@@ -337,10 +340,7 @@ describe('LambdaStoreClient against a real nats-server', function () {
 
     it('deployFile: a module outside any project finds @lambdastore/sdk where the client is installed', async () => {
       const coord = coordinator(makeConfig(1, 2));
-      coord.deployHandler = (req) => {
-        const mod = loadModule(req.source);
-        return { ok: true, types: [...mod.types.values()].map((t) => ({ name: t.name, version: 1, methods: t.methods.map((m) => ({ name: m.name, readonly: m.readonly })) })) };
-      };
+      coord.deployHandler = loadAndDescribe;
       await nc.flush();
       const dir = await tempDir();
       cleanups.push(dir.cleanup);
