@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { lambdastore, shardOf, subjects } from '@lambdastore/proto';
 import { Store, parseStorageKey } from '@lambdastore/storage';
 import { eventually } from '@lambdastore/testkit';
+import { replicasCaughtUp } from '@lambdastore/cli';
 import type { TestCluster } from './cluster.js';
 import type { ClusterConfig } from '@lambdastore/client';
 
@@ -33,15 +34,9 @@ export async function waitReplicated(t: TestCluster, hb: HeartbeatWatch, length:
   let why = '';
   return eventually(async () => {
     const cfg = await t.client.config();
+    const caughtUp = replicasCaughtUp(cfg, hb.latest, length);
+    if (!caughtUp.ok) { why = caughtUp.why; return false; }
     const alive = new Set(cfg.workers.filter((w) => w.alive && !w.removed).map((w) => w.id ?? ""));
-    for (const s of cfg.shards) {
-      const chain = s.chain ?? [];
-      if (chain.length !== length || !chain.every((w) => alive.has(w))) { why = `shard ${s.shard}: chain ${chain.join('->')}`; return false; }
-      for (const w of chain.slice(1)) {
-        const beat = hb.latest.get(w);
-        if (!beat || Number(beat.configVersion) < Number(cfg.version) || !beat.replicaShards.includes(s.shard ?? 0)) { why = `shard ${s.shard}: ${w} not caught up`; return false; }
-      }
-    }
     for (const w of alive) {
       const beat = hb.latest.get(w);
       if (!beat || (!busy && beat.unackedRecords > 0) || Number(beat.configVersion) < Number(cfg.version)) {

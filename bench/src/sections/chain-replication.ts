@@ -9,9 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startDevCluster, runClosedLoop, forEachLimited, type DevCluster } from '@lambdastore/cli';
+import { startDevCluster, replicasCaughtUp, runClosedLoop, forEachLimited, type DevCluster } from '@lambdastore/cli';
 import { connect, type LambdaStoreClient } from '@lambdastore/client';
-import { lambdastore, shardOf } from '@lambdastore/proto';
+import { lambdastore, shardOf, subjects } from '@lambdastore/proto';
+import { eventually } from '@lambdastore/testkit';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { parseConfig, repoRoot, type BenchConfig } from '../config.js';
 import type { Section } from './section.js';
@@ -41,14 +42,6 @@ async function startCluster(chainLength: number, heartbeatTimeoutMs: number, log
   };
 }
 
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * Every shard on a chain of `length` live workers, each member behind the head caught up (its state
  * transfer done, as its heartbeats say): until then writes wait for the joiners.
@@ -56,17 +49,9 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
 async function settled(s: Started, length: number): Promise<void> {
   const nc = await natsConnect({ servers: s.cluster.natsUrl });
   const beats = new Map<string, lambdastore.Heartbeat>();
-  nc.subscribe('lambdastore.hb', { callback: (_e, m) => { const hb = lambdastore.Heartbeat.decode(m.data); beats.set(hb.workerId, hb); } });
+  nc.subscribe(subjects(s.cluster.prefix).heartbeat, { callback: (_e, m) => { const hb = lambdastore.Heartbeat.decode(m.data); beats.set(hb.workerId, hb); } });
   try {
-    await until(async () => {
-      const cfg = await s.client.config();
-      const alive = new Set(cfg.workers.filter((w) => w.alive && !w.removed).map((w) => w.id));
-      return cfg.shards.every((x) => {
-        const chain = x.chain ?? [];
-        return chain.length === length && chain.every((w) => alive.has(w)) &&
-          chain.slice(1).every((w) => { const b = beats.get(w); return !!b && Number(b.configVersion) >= Number(cfg.version) && b.replicaShards.includes(x.shard ?? 0); });
-      });
-    }, 120_000, `chains of ${length}, caught up`);
+    await eventually(async () => replicasCaughtUp(await s.client.config(), beats, length).ok || undefined, 120_000, `chains of ${length}, caught up`, 50);
   } finally {
     await nc.close();
   }

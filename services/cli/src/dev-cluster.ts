@@ -348,11 +348,16 @@ export function liveClusterFile(dataDir: string): { natsUrl: string; prefix: str
 /** The coordinator's default chain length (its `--chain-length`), capped by the number of workers. */
 const DEFAULT_CHAIN_LENGTH = 3;
 
-/** True when every shard's chain has `length` members and every member behind the head reports the shard caught up under this map. */
-function replicasCaughtUp(cfg: ClusterConfig, beats: ReadonlyMap<string, lambdastore.Heartbeat>, length: number): { ok: boolean; why: string } {
+/**
+ * True when every shard has a chain of `length` live workers and every member behind the head
+ * reports, in its latest heartbeat under this map, that it holds the shard caught up (its state
+ * transfer done). Shared by the dev cluster's start, the bench and the replication tests.
+ */
+export function replicasCaughtUp(cfg: ClusterConfig, beats: ReadonlyMap<string, lambdastore.Heartbeat>, length: number): { ok: boolean; why: string } {
+  const alive = new Set((cfg.workers ?? []).filter((w) => w.alive && !w.removed).map((w) => w.id ?? ''));
   for (const s of cfg.shards ?? []) {
     const chain = s.chain ?? [];
-    if (chain.length < length) return { ok: false, why: `shard ${s.shard}: chain ${chain.join('->')} is shorter than ${length}` };
+    if (chain.length !== length || !chain.every((w) => alive.has(w))) return { ok: false, why: `shard ${s.shard}: chain ${chain.join('->')}, want ${length} live workers` };
     for (const w of chain.slice(1)) {
       const beat = beats.get(w);
       if (!beat || Number(beat.configVersion) < Number(cfg.version) || !beat.replicaShards.includes(s.shard ?? 0)) return { ok: false, why: `shard ${s.shard}: replica ${w} not caught up yet` };
