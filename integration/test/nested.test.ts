@@ -130,11 +130,15 @@ describe('nested calls (ctx.invoke)', function () {
     const readers = (async () => {
       while (!stop) sums.push((await t.client.invoke('Wallet', local[0]!, 'sum', [local.slice(1)])) as number);
     })();
+    // Writers run 4 s, and on until the readers have completed 20 chains among them (a loaded
+    // machine may get fewer through in 4 s), but at most 60 s.
     const deadline = Date.now() + 4000;
+    const giveUp = Date.now() + 60_000;
+    const writing = () => Date.now() < giveUp && (Date.now() < deadline || sums.length < 20);
     let ok = 0;
     let refused = 0;
     await Promise.all(Array.from({ length: 16 }, async () => {
-      while (Date.now() < deadline) {
+      while (writing()) {
         const from = local[Math.floor(Math.random() * local.length)]!;
         const to = local[Math.floor(Math.random() * local.length)]!;
         if (from === to) continue;
@@ -153,7 +157,7 @@ describe('nested calls (ctx.invoke)', function () {
     expect(balances.reduce((x, y) => x + y, 0)).to.equal(total);
     for (const b of balances) expect(b).to.be.at.least(0);
     expect(ok).to.be.greaterThan(50);
-    expect(sums.length).to.be.greaterThan(10);
+    expect(sums.length, 'read-only chains completed while transfers ran').to.be.at.least(20);
     for (const s of sums) expect(s, 'a read-only chain saw a torn total').to.equal(total);
     void refused;
   });

@@ -24,6 +24,10 @@ import { unchangedSince, type LockTable, type ReadSet } from '@lambdastore/txn';
 import { objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
 import type { ObjectPart } from './task.js';
 import { EMPTY_SNAPSHOT } from './snapshot.js';
+import { failpoints } from './failpoints.js';
+
+/** Test-only: how long a participant holds its YES after a durable prepare (see failpoints.ts). */
+const HOLD_PREPARED_MS = failpoints.get('prepared.hold') ?? 0;
 
 /** One of this worker's objects in a chain: the commit counter read at, what was read and written. */
 export interface LocalPart {
@@ -375,6 +379,7 @@ export class TwoPhase {
         this.d.onFatal(err as Error);
         throw err;
       }
+      if (HOLD_PREPARED_MS > 0) await new Promise((r) => setTimeout(r, HOLD_PREPARED_MS));
     }
     return vote(true);
   }
