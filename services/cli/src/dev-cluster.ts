@@ -472,9 +472,10 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
 
   /**
    * Polls the cluster map until the workers are alive and (with allShards) every shard has a live
-   * chain whose members behind the head report, in their heartbeats, that they hold the shard caught
-   * up: the cluster is "ready" only once its chains are whole, so the first writes do not race the
-   * initial state transfers.
+   * chain and (with replicas) its members behind the head report, in their heartbeats, that they
+   * hold the shard caught up: the cluster is "ready" only once its chains are whole. Writes racing
+   * the initial state transfers are correct (integration/test/transfer-race.test.ts); this is a
+   * readiness signal: the first writes are not held up by transfers.
    */
   const waitSettled = async (expectWorkers: readonly Worker[], allShards: boolean, what: string, replicas = allShards) => {
     const expect = expectWorkers.map((w) => ({ id: w.id, pid: w.pid }));
