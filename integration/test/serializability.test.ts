@@ -72,8 +72,8 @@ describe('serializability: randomized list-append chains (checked by src/checker
   before(async () => {
     t = await startTestCluster();
     await t.client.deployFile(fixture('txntypes.ts'));
-    // Every replica caught up (initial state transfers done) before the workload: a write racing
-    // the initial transfers can stall its chain (known issue, docs/ARCHITECTURE.md "Known limits").
+    // Every replica caught up (initial state transfers done) before the workload: the map it returns
+    // names the chains the checks below use.
     const hb = await watchHeartbeats(t);
     try {
       cfg = await waitReplicated(t, hb, 3, 60_000);

@@ -42,6 +42,12 @@ export interface DevClusterOptions {
   workerArgs?: string[];
   /** Extra environment for the children. */
   env?: Record<string, string>;
+  /**
+   * Whether start-up also waits until every replica reports its shards caught up (default true: the
+   * cluster is ready only once its chains are whole). false: ready once every shard has a live head;
+   * the first writes may then race the initial state transfers (tests of exactly that race).
+   */
+  waitForReplicas?: boolean;
   /** Bound for each child's ready line, and for the cluster map to settle (default 30000 ms each). */
   readyTimeoutMs?: number;
   /** Bound for a child to exit after SIGTERM before it is killed (default 8000 ms). */
@@ -466,16 +472,17 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
 
   /**
    * Polls the cluster map until the workers are alive and (with allShards) every shard has a live
-   * chain whose members behind the head report, in their heartbeats, that they hold the shard caught
-   * up: the cluster is "ready" only once its chains are whole, so the first writes do not race the
-   * initial state transfers.
+   * chain and (with replicas) its members behind the head report, in their heartbeats, that they
+   * hold the shard caught up: the cluster is "ready" only once its chains are whole. Writes racing
+   * the initial state transfers are correct (integration/test/transfer-race.test.ts); this is a
+   * readiness signal: the first writes are not held up by transfers.
    */
-  const waitSettled = async (expectWorkers: readonly Worker[], allShards: boolean, what: string) => {
+  const waitSettled = async (expectWorkers: readonly Worker[], allShards: boolean, what: string, replicas = allShards) => {
     const expect = expectWorkers.map((w) => ({ id: w.id, pid: w.pid }));
     const deadline = Date.now() + readyTimeoutMs;
     const client = await connect({ servers: nats!.url, prefix, requestTimeoutMs: 2000, maxAttempts: 1, connectTimeoutMs: 5000 });
     const beats = new Map<string, lambdastore.Heartbeat>();
-    const hbConn = allShards ? await natsConnect({ servers: nats!.url }) : undefined;
+    const hbConn = replicas ? await natsConnect({ servers: nats!.url }) : undefined;
     hbConn?.subscribe(subjects(prefix).heartbeat, { callback: (_e, m) => { try { const hb = lambdastore.Heartbeat.decode(m.data); beats.set(hb.workerId, hb); } catch { /* not ours to judge */ } } });
     const chainLength = Math.min(opts.chainLength ?? DEFAULT_CHAIN_LENGTH, expect.length);
     let why = 'no answer from the coordinator yet';
@@ -484,7 +491,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
         try {
           const cfg = await client.config();
           const s = clusterSettled(cfg, expect, allShards);
-          const r = s.ok && allShards ? replicasCaughtUp(cfg, beats, chainLength) : s;
+          const r = s.ok && replicas ? replicasCaughtUp(cfg, beats, chainLength) : s;
           if (r.ok) return;
           why = r.why;
         } catch (err) {
@@ -546,7 +553,7 @@ export async function startDevCluster(opts: DevClusterOptions): Promise<DevClust
     await Promise.all(workers.map((w) => w.start((line) => line.includes(`worker ${w.id} ready`), readyTimeoutMs)));
 
     log('waiting for all shards to be assigned to live workers');
-    await waitSettled(workers, true, 'start');
+    await waitSettled(workers, true, 'start', opts.waitForReplicas ?? true);
     await writeFile(join(dataDir, 'cluster.json'), `${JSON.stringify({ natsUrl: nats.url, prefix, pid: process.pid }, null, 2)}\n`);
     wroteClusterFile = true;
     log(`cluster ready: ${nWorkers} workers, NATS ${nats.url}, prefix ${prefix}`);

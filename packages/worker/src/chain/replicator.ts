@@ -413,11 +413,17 @@ export class ChainReplicator {
 
   // ---- state transfer ------------------------------------------------------------------------
 
-  /** Streams whose chain continues from this node to `succ`, at the seq this node has applied. */
-  positionsFor(succ: string): lambdastore.IChainStreamPosition[] {
+  /**
+   * The streams carrying `shards` whose chain continues from this node to `succ`, at the seq this
+   * node has applied. Only those: a joiner asks once per group (one head's shards), and this node
+   * may be its predecessor in several groups (as head of one, in the middle of another). A position
+   * of another group's stream would make the joiner skip, or re-apply, records of shards this
+   * snapshot does not hold.
+   */
+  positionsFor(succ: string, shards: ReadonlySet<number>): lambdastore.IChainStreamPosition[] {
     const out: lambdastore.IChainStreamPosition[] = [];
     for (const s of this.streams.values()) {
-      if (s.shard === undefined || s.applied === 0) continue;
+      if (s.shard === undefined || s.applied === 0 || !shards.has(s.shard)) continue;
       const role = this.d.chainOf(s.shard);
       if (!role) continue;
       const pos = role.chain.indexOf(this.d.me);
@@ -426,10 +432,20 @@ export class ChainReplicator {
     return out;
   }
 
-  /** A joining tail installed a snapshot holding each stream up to `seq`: continue from there. */
+  /**
+   * A joiner installed a snapshot holding each stream up to `seq`: continue from there. A stream
+   * this node already follows is kept as it is: it has applied (and acknowledged) records past any
+   * snapshot point, its predecessor no longer holds those, and its successor may still wait for
+   * them. Starting it again at `seq` would leave a gap nobody can fill (the stream stalls) and drop
+   * what it still has to pass on.
+   */
   installPositions(positions: readonly lambdastore.IChainStreamPosition[]): void {
     for (const p of positions) {
-      const s = new Stream(p.origin ?? '', p.shard ?? 0);
+      const origin = p.origin ?? '';
+      if (this.streams.has(origin)) continue;
+      const s = new Stream(origin, p.shard ?? 0);
+      const role = this.d.chainOf(s.shard!);
+      s.succ = role ? role.chain[role.chain.indexOf(this.d.me) + 1] : undefined;
       s.applied = s.durable = Number(p.seq ?? 0);
       this.streams.set(s.origin, s);
       this.update(s);

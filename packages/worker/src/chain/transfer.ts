@@ -1,10 +1,12 @@
 /**
  * State transfer to a worker joining a chain as its tail: the joiner asks its predecessor for the
- * shards it lacks; the predecessor notes how far each stream has been applied, waits until all of
- * that is on disk, and sends every key of those shards from one LevelDB snapshot (in chunks), then
- * the stream positions. The joiner deletes what it held of those shards, installs the chunks, and
- * continues each stream after its position (records the snapshot already holds are applied again:
- * they are absolute puts and deletes, so replaying them in order converges on the same state).
+ * shards it lacks (one request per group); the predecessor notes how far each stream carrying those
+ * shards has been applied (no other: it may be the joiner's predecessor in other groups too, whose
+ * state this snapshot does not hold), waits until all of that is on disk, and sends every key of
+ * those shards from one LevelDB snapshot (in chunks), then the stream positions. The joiner deletes
+ * what it held of those shards, installs the chunks, and continues each new stream after its
+ * position; a stream it already follows keeps its place (records the snapshot already holds are
+ * applied again: they are absolute puts and deletes, so replaying them in order converges).
  * Until then it refuses the shards' records; the predecessor keeps resending them.
  */
 import { randomUUID } from 'node:crypto';
@@ -124,7 +126,7 @@ export class StateTransfer {
     }
     const to = this.d.subjects.chain(m.from, 'snapshot');
     // Positions first, then wait for all of it to be on disk: the snapshot holds at least that.
-    const positions = this.d.replicator.positionsFor(m.from);
+    const positions = this.d.replicator.positionsFor(m.from, shards);
     await this.d.store.commitLocal({ changes: [] });
     let index = 0;
     let pairs: lambdastore.IChainKeyValue[] = [];
