@@ -29,7 +29,7 @@ import {
 import type { Store, CommitRecord } from '@lambdastore/storage';
 import { LockTable, commitOcc, retryBackoffMs, unchangedSince, type LayoutDecision, type ReadSet, type ReadStamp } from '@lambdastore/txn';
 import { EMPTY_SNAPSHOT } from './snapshot.js';
-import { ObjectCache, objectCacheKey, type CachedObject } from './objects.js';
+import { ObjectCache, objectCacheKey, entryOf, keysOf, type CachedObject } from './objects.js';
 import type { ModuleFiles } from './modules.js';
 import type { TaskDispatcher } from './dispatch.js';
 import { TwoPhase, type LocalPart, type Transport } from './twophase.js';
@@ -714,11 +714,11 @@ function serveReads(port: MessagePort, obj: CachedObject): void {
   port.on('message', (m: PortRequest) => {
     let reply: PortReply;
     if ('get' in m) {
-      const v = obj.entries.get(m.get);
+      const v = entryOf(obj, m.get);
       reply = v ? { seq: m.seq, value: v } : { seq: m.seq };
     } else {
       const keys: string[] = [];
-      for (const k of obj.entries.keys()) if (k.startsWith(m.scan)) keys.push(k);
+      for (const k of keysOf(obj)) if (k.startsWith(m.scan)) keys.push(k);
       reply = { seq: m.seq, keys };
     }
     port.postMessage(reply);

@@ -2,10 +2,15 @@
  * The worker's in-memory view of the objects it serves: loaded from LevelDB on first use, changed
  * only by commits (in memory first, then durably through the store's group commit), and evicted
  * least-recently-used past a byte budget. Every call reads from here, never from disk directly.
+ *
+ * An object's entries live packed in one SharedArrayBuffer (the form a task ships to a thread),
+ * plus a small map of the changes since it was packed. Keeping a Map of one Uint8Array per entry
+ * instead put hundreds of thousands of small objects on the heap for a few thousand cached objects,
+ * and every major GC had to mark them all: the uniform workload spent most of its CPU there.
  */
 import type { Store, ObjectKey } from '@lambdastore/storage';
 import { EntrySets, EntrySetPolicy, type Granularity } from '@lambdastore/txn';
-import { packEntries } from './snapshot.js';
+import { packEntries, PackedEntries, EMPTY_SNAPSHOT } from './snapshot.js';
 
 export interface CachedObject {
   readonly ref: ObjectKey;
@@ -24,11 +29,13 @@ export interface CachedObject {
   /** Writer calls of this object running now (fine mode: did writers overlap?). */
   writersRunning: number;
   createdAtMs: number;
-  entries: Map<string, Uint8Array>;
+  /** Bytes of keys and values of its live entries (what the cache budget counts). */
   bytes: number;
-  /** Packed entries for shipping (the base), built lazily. */
-  packed: SharedArrayBuffer | undefined;
-  /** Changes since `packed` was built (null = deleted), and their packed form. */
+  /** The entries as of some commit, packed (what tasks ship as their base snapshot). */
+  packed: SharedArrayBuffer;
+  /** Reader of `packed`. */
+  base: PackedEntries;
+  /** Changes since `packed` was built (null = deleted), and their packed form (built lazily). */
   overlay: Map<string, Uint8Array | null>;
   overlayBytes: number;
   packedOverlay: SharedArrayBuffer | undefined;
@@ -39,13 +46,40 @@ export interface CachedObject {
 /** Overlays below this size never force a repack, whatever the object's size. */
 const OVERLAY_MIN_BYTES = 4096;
 
-const EMPTY_PACKING = { packed: undefined, overlayBytes: 0, packedOverlay: undefined } as const;
+const EMPTY_BASE = new PackedEntries(EMPTY_SNAPSHOT);
 
-function resetPacking(obj: CachedObject): void {
-  obj.packed = undefined;
-  obj.packedOverlay = undefined;
-  obj.overlay.clear();
-  obj.overlayBytes = 0;
+function packing(packed: SharedArrayBuffer, base: PackedEntries): Pick<CachedObject, 'packed' | 'base' | 'overlay' | 'overlayBytes' | 'packedOverlay'> {
+  return { packed, base, overlay: new Map(), overlayBytes: 0, packedOverlay: undefined };
+}
+
+/** An entry's current value: the overlay first, then the base (undefined when absent). */
+export function entryOf(obj: CachedObject, key: string): Uint8Array | undefined {
+  const changed = obj.overlay.get(key);
+  if (changed !== undefined) return changed ?? undefined;
+  return obj.base.get(key) ?? undefined;
+}
+
+/** The current keys, in no particular order. */
+export function keysOf(obj: CachedObject): Set<string> {
+  const keys = new Set<string>();
+  for (const [k] of obj.base.keys()) keys.add(k);
+  for (const [k, v] of obj.overlay) {
+    if (v === null) keys.delete(k);
+    else keys.add(k);
+  }
+  return keys;
+}
+
+/** Folds the overlay into a new packed base. */
+function repack(obj: CachedObject): void {
+  const merged = new Map<string, Uint8Array | null>();
+  for (const [k] of obj.base.keys()) {
+    const v = obj.overlay.has(k) ? obj.overlay.get(k)! : obj.base.get(k)!;
+    if (v !== null) merged.set(k, v);
+  }
+  for (const [k, v] of obj.overlay) if (v !== null && !merged.has(k)) merged.set(k, v);
+  const packed = packEntries(merged);
+  Object.assign(obj, packing(packed, new PackedEntries(packed)));
 }
 
 /** A load from LevelDB in flight; `stale` once the object was dropped meanwhile. */
@@ -82,7 +116,7 @@ export class ObjectCache {
 
   /** A new, empty object (a create), before its commit; `insert` it once created. */
   newObject(ref: ObjectKey): CachedObject {
-    return { ref: { type: ref.type, id: ref.id }, key: objectCacheKey(ref), version: 0, ...entrySetsFields(this.granularity, 0), createdAtMs: Date.now(), entries: new Map(), bytes: 0, ...EMPTY_PACKING, overlay: new Map(), durable: undefined };
+    return { ref: { type: ref.type, id: ref.id }, key: objectCacheKey(ref), version: 0, ...entrySetsFields(this.granularity, 0), createdAtMs: Date.now(), bytes: 0, ...packing(EMPTY_SNAPSHOT, EMPTY_BASE), durable: undefined };
   }
 
   /** The object, loading it if needed; undefined when it does not exist. */
@@ -118,16 +152,16 @@ export class ObjectCache {
     if (!stored) return undefined;
     let bytes = 0;
     for (const [k, v] of stored.entries) bytes += k.length + v.length;
+    // Packed once here; the loaded Map (one buffer per entry) is garbage right away.
+    const packed = packEntries(stored.entries);
     const obj: CachedObject = {
       ref: { type: ref.type, id: ref.id },
       key,
       version: stored.meta.version,
       ...entrySetsFields(this.granularity, stored.meta.version),
       createdAtMs: stored.meta.createdAtMs,
-      entries: stored.entries,
       bytes,
-      ...EMPTY_PACKING,
-      overlay: new Map(),
+      ...packing(packed, new PackedEntries(packed)),
       durable: undefined,
     };
     // Dropped while being read: good for the calls that began before the drop, not for keeping.
@@ -154,13 +188,13 @@ export class ObjectCache {
   apply(obj: CachedObject, writes: ReadonlyArray<readonly [string, Uint8Array | null]>, newVersion: number): void {
     let delta = 0;
     for (const [k, v] of writes) {
-      const old = obj.entries.get(k);
+      const old = entryOf(obj, k);
       if (old) delta -= k.length + old.length;
-      if (v === null) obj.entries.delete(k);
-      else {
-        obj.entries.set(k, v);
-        delta += k.length + v.length;
-      }
+      if (v !== null) delta += k.length + v.length;
+      // A deletion of a key the base lacks needs no mark; any other change goes in the overlay.
+      if (v === null && obj.base.get(k) === undefined) obj.overlay.delete(k);
+      else obj.overlay.set(k, v);
+      obj.overlayBytes += k.length + (v ? v.length : 0);
     }
     obj.version = newVersion;
     obj.sets.noteWrites(writes, newVersion);
@@ -170,23 +204,14 @@ export class ObjectCache {
     }
     obj.bytes += delta;
     this.totalBytes += delta;
-    if (!obj.packed) return;
-    // Keep the base and ship the changes beside it, until they outgrow a quarter of the object.
-    for (const [k, v] of writes) {
-      obj.overlay.set(k, v);
-      obj.overlayBytes += k.length + (v ? v.length : 0);
-    }
     obj.packedOverlay = undefined;
-    if (obj.overlayBytes > OVERLAY_MIN_BYTES + obj.bytes / 4) resetPacking(obj);
+    // Keep the base and ship the changes beside it, until they outgrow a quarter of the object.
+    if (obj.overlayBytes > OVERLAY_MIN_BYTES + obj.bytes / 4) repack(obj);
   }
 
   /** Packed state for a task: base and changes since; undefined when too large to ship. */
   snapshot(obj: CachedObject, shipMaxBytes: number): { base: SharedArrayBuffer; overlay: SharedArrayBuffer | undefined } | undefined {
     if (obj.bytes > shipMaxBytes) return undefined;
-    if (!obj.packed) {
-      resetPacking(obj);
-      obj.packed = packEntries(obj.entries);
-    }
     if (obj.overlay.size > 0 && !obj.packedOverlay) obj.packedOverlay = packEntries(obj.overlay);
     return { base: obj.packed, overlay: obj.overlay.size > 0 ? obj.packedOverlay : undefined };
   }

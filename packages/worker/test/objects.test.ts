@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { tempDir } from '@lambdastore/testkit';
 import { Store, encodeJsonValue } from '@lambdastore/storage';
-import { ObjectCache } from '../src/objects.js';
+import { ObjectCache, entryOf, keysOf } from '../src/objects.js';
 import { PackedEntries } from '../src/snapshot.js';
 
 describe('object cache', function () {
@@ -46,6 +46,26 @@ describe('object cache', function () {
     expect(idx.get('k000')).to.be.instanceOf(Uint8Array);
     expect(idx.get('new')).to.be.instanceOf(Uint8Array);
     expect(idx.count).to.equal(101);
+  });
+
+  it('reads entries through the overlay, counts live bytes, and forgets keys created and deleted since the base', async () => {
+    await store.commit({ changes: [{ object: ref, meta: { version: 1, createdAtMs: 1 }, writes: entries(3) }] });
+    const cache = new ObjectCache(store, 1 << 24);
+    const obj = (await cache.get(ref))!;
+    const before = obj.bytes;
+    const one = encodeJsonValue('1');
+    cache.apply(obj, [['k001', null], ['x', one]], 2);
+    expect(entryOf(obj, 'k000')).to.be.instanceOf(Uint8Array); // from the base
+    expect(entryOf(obj, 'k001')).to.equal(undefined); // deleted in the overlay
+    expect(entryOf(obj, 'x')).to.deep.equal(one);
+    expect([...keysOf(obj)].sort()).to.deep.equal(['k000', 'k002', 'x']);
+    expect(obj.bytes).to.equal(before - (4 + entries(3)[1]![1].length) + 1 + one.length);
+    cache.apply(obj, [['x', null]], 3);
+    expect(obj.overlay.has('x')).to.equal(false); // never in the base: nothing to mark
+    expect([...keysOf(obj)].sort()).to.deep.equal(['k000', 'k002']);
+    // what ships to a thread says the same
+    const s = cache.snapshot(obj, 1 << 20)!;
+    expect(new PackedEntries(s.overlay!).get('k001')).to.equal(null);
   });
 
   it('evicts least recently used objects past its byte budget, never one still being written', async () => {
