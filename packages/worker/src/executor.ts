@@ -28,7 +28,7 @@ import {
 } from '@lambdastore/proto';
 import type { Store, CommitRecord } from '@lambdastore/storage';
 import { LockTable, commitOcc, retryBackoffMs, unchangedSince, type LayoutDecision, type ReadSet, type ReadStamp } from '@lambdastore/txn';
-import { EMPTY_SNAPSHOT } from './snapshot.js';
+import { EMPTY_SNAPSHOT, copyBytes } from './snapshot.js';
 import { ObjectCache, objectCacheKey, entryOf, keysOf, type CachedObject } from './objects.js';
 import type { ModuleFiles } from './modules.js';
 import type { TaskDispatcher } from './dispatch.js';
@@ -550,9 +550,8 @@ export class Executor {
       type: call.ref.type,
       id: call.ref.id,
       method: call.method,
-      // A copy: the decoded bytes are a view into the whole NATS read buffer, which structured
-      // clone would copy in full on every task.
-      args: call.req.args ? call.req.args.slice() : new Uint8Array(0),
+      // Only the argument bytes, not the NATS read buffer they view (see copyBytes).
+      args: call.req.args ? copyBytes(call.req.args) : new Uint8Array(0),
       argsEncoding: call.req.argsEncoding ?? 0,
       readonly: call.readonly,
       create: call.create,

@@ -13,6 +13,15 @@
  */
 
 const enc = new TextEncoder();
+
+/**
+ * A copy of just these bytes. Decoded protobuf `bytes` fields are Node Buffers viewing the whole
+ * NATS read buffer, and `Buffer#slice` makes another view, not a copy: kept, such a view pins the
+ * read buffer; posted to a thread, structured clone copies all of it (up to 64 KiB per call).
+ */
+export function copyBytes(b: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(b);
+}
 const dec = new TextDecoder();
 
 export function packEntries(entries: ReadonlyMap<string, Uint8Array | null>): SharedArrayBuffer {

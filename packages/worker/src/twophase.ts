@@ -23,7 +23,7 @@ import type { Store, ObjectChange } from '@lambdastore/storage';
 import { unchangedSince, type LockTable, type ReadSet } from '@lambdastore/txn';
 import { objectCacheKey, type CachedObject, type ObjectCache } from './objects.js';
 import type { ObjectPart } from './task.js';
-import { EMPTY_SNAPSHOT } from './snapshot.js';
+import { EMPTY_SNAPSHOT, copyBytes } from './snapshot.js';
 import { failpoints } from './failpoints.js';
 
 /** Test-only: how long a participant holds its YES after a durable prepare (see failpoints.ts). */
@@ -408,7 +408,7 @@ export class TwoPhase {
             this.d.cache.insert(obj);
           }
           if (!obj) continue;
-          const writes: Array<[string, Uint8Array | null]> = (p.writes ?? []).map((w) => [w.key ?? '', w.deleted ? null : (w.value ?? new Uint8Array(0))]);
+          const writes: Array<[string, Uint8Array | null]> = (p.writes ?? []).map((w) => [w.key ?? '', w.deleted ? null : copyBytes(w.value ?? new Uint8Array(0))]);
           const nv = obj.version + 1;
           this.d.cache.apply(obj, writes, nv);
           changes.push({ object: ref, meta: { version: nv, createdAtMs: obj.createdAtMs }, writes });

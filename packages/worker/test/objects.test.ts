@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { tempDir } from '@lambdastore/testkit';
 import { Store, encodeJsonValue } from '@lambdastore/storage';
 import { ObjectCache, entryOf, keysOf } from '../src/objects.js';
-import { PackedEntries } from '../src/snapshot.js';
+import { PackedEntries, copyBytes } from '../src/snapshot.js';
 
 describe('object cache', function () {
   this.timeout(10_000);
@@ -77,5 +77,14 @@ describe('object cache', function () {
     await cache.get({ type: 'T', id: 'c' });
     expect(cache.peek(a.key)).to.equal(a);
     expect(cache.size).to.be.lessThan(3);
+  });
+
+  it('copyBytes copies only the viewed bytes of a Buffer (Buffer#slice would keep the whole read buffer)', () => {
+    const read = Buffer.alloc(65536, 7);
+    const view = read.subarray(100, 103);
+    expect(view.slice().buffer.byteLength).to.equal(65536); // the trap copyBytes avoids
+    const copy = copyBytes(view);
+    expect(copy.buffer.byteLength).to.equal(3);
+    expect([...copy]).to.deep.equal([7, 7, 7]);
   });
 });

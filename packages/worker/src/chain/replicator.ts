@@ -21,6 +21,7 @@
 import { lambdastore, LambdaStoreError, type Subjects } from '@lambdastore/proto';
 import type { CommitRecord, Store } from '@lambdastore/storage';
 import { encodeEntry, decodeEntry, objectsOf } from './codec.js';
+import { copyBytes } from '../snapshot.js';
 
 export interface ChainRole {
   chain: readonly string[];
@@ -265,7 +266,7 @@ export class ChainReplicator {
       if (seq <= s.applied) continue;
       if (seq !== s.applied + 1) break; // a gap: the sender resends
       s.applied = seq;
-      const item = { seq, bytes: (it.entry ?? new Uint8Array(0)).slice() };
+      const item = { seq, bytes: copyBytes(it.entry ?? new Uint8Array(0)) };
       s.items.push(item);
       fresh.push(item);
       const stream = s;
