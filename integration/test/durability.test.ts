@@ -52,7 +52,8 @@ describe('durability across SIGKILL', function () {
 
     expect(before).to.be.greaterThan(0);
     for (const id of ids) {
-      const log = (await t.client.invoke('Counter', id, 'log')) as string[];
+      // the restarted worker may still be rejoining: allow the read a failover's time
+      const log = (await t.client.invoke('Counter', id, 'log', [], { timeoutMs: 30_000 })) as string[];
       const present = new Set(log);
       expect(present.size, `${id}: duplicates in log`).to.equal(log.length);
       for (const token of acked.get(id)!) expect(present.has(token), `${id}: acknowledged ${token} lost`).to.equal(true);
