@@ -37,14 +37,32 @@ export interface BenchConfig {
 function positive(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
   return n;
 }
 
-export function parseConfig(argv: string[]): BenchConfig {
-  const { values } = parseArgs({
+/** Bad command-line input: main prints the message and the usage, and exits 2 (no stack trace). */
+export class UsageError extends Error {}
+
+export const USAGE = `usage: npm run bench [-- [--quick] [--objects N] [--duration-s S] [--warmup-s S] [--concurrency C]
+                      [--repeats R] [--systems a,b] [--no-profile] [--out FILE]]
+  --quick         the development run: 200 objects, 1 round of 1 s runs (under 5 minutes)
+  --objects N     micro objects per system (full run: 10,000)
+  --duration-s S  measured seconds per run (full: 5)      --warmup-s S  warm-up seconds (full: 1)
+  --concurrency C calls in flight (64)                    --repeats R   interleaved rounds (full: 3)
+  --systems a,b   only these systems: lambdastore (all four below), lambdastore-c1, lambdastore-c3,
+                  lambdastore-nats-c1, lambdastore-nats-c3, restate, durable-objects, redis, postgres,
+                  nats-floor, leveldb-floor
+  --no-profile    skip the CPU profile of the workers
+  --out FILE      where the report goes (default docs/BENCHMARKS.md; charts in <dir>/bench/)`;
+
+export function parseConfig(argv: string[]): BenchConfig | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
     args: argv,
     options: {
+      help: { type: 'boolean', short: 'h', default: false },
       quick: { type: 'boolean', default: false },
       objects: { type: 'string' },
       'duration-s': { type: 'string' },
@@ -56,6 +74,11 @@ export function parseConfig(argv: string[]): BenchConfig {
       out: { type: 'string', default: join(repoRoot, 'docs', 'BENCHMARKS.md') },
     },
   });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values } = parsed;
+  if (values.help) return 'help';
   const quick = values.quick!;
   return {
     quick,

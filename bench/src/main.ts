@@ -26,7 +26,7 @@ import { bankAcrossShards } from './sections/bank-across-shards.js';
 import { chainReplicationSection } from './sections/chain-replication.js';
 import { entrySetBench } from './entrysets.js';
 import { tracingCostSection } from './tracing-cost.js';
-import { parseConfig, repoRoot } from './config.js';
+import { parseConfig, repoRoot, UsageError, USAGE } from './config.js';
 
 /** Extra report sections, run in this order after the comparison. Add yours here. */
 const sections: Section[] = [
@@ -42,7 +42,12 @@ const sections: Section[] = [
 const log = (s: string) => process.stdout.write(s + '\n');
 
 async function main(): Promise<void> {
-  const cfg = parseConfig(process.argv.slice(2));
+  const parsed = parseConfig(process.argv.slice(2));
+  if (parsed === 'help') {
+    log(USAGE);
+    return;
+  }
+  const cfg = parsed;
   const started = Date.now();
   const profileDir = await mkdtemp(join(tmpdir(), 'ls-bench-prof-'));
   const chain1 = new LambdaStoreCluster(1, log, profileDir);
@@ -52,7 +57,13 @@ async function main(): Promise<void> {
     restate(), durableObjects(), disaggregated('redis', log), disaggregated('postgres', log),
     natsFloor(), levelDbFloor(),
   ];
-  const chosen = cfg.systems.length ? all.filter((s) => cfg.systems.some((id) => s.id === id || s.id.startsWith(`${id}-`))) : all;
+  const matches = (s: BenchSystem, id: string) => s.id === id || s.id.startsWith(`${id}-`);
+  const unknown = cfg.systems.filter((id) => !all.some((s) => matches(s, id)));
+  if (unknown.length) {
+    await rm(profileDir, { recursive: true, force: true });
+    throw new UsageError(`--systems: no system ${unknown.map((id) => JSON.stringify(id)).join(', ')}`);
+  }
+  const chosen = cfg.systems.length ? all.filter((s) => cfg.systems.some((id) => matches(s, id))) : all;
   log(`bench: ${cfg.quick ? 'quick' : 'full'} run, ${cfg.objects} objects, ${cfg.durationMs / 1000} s per run after ${cfg.warmupMs / 1000} s warm-up, ${cfg.concurrency} in flight, ${cfg.repeats} round(s), ${chosen.length} systems`);
 
   const outcome: Outcome = { cfg, systems: [], skipped: new Map(), throughput: new Map(), lowLoad: new Map(), bank: new Map(), sections: [], profile: undefined, elapsedMs: 0 };
@@ -85,7 +96,7 @@ async function main(): Promise<void> {
           const key = `${w.id}|${sys.id}`;
           (outcome.throughput.get(key) ?? outcome.throughput.set(key, []).get(key)!).push(run);
           const r = run.result;
-          log(`  [${round + 1}/${cfg.repeats}] ${w.title} | ${sys.label}: ${Math.round(r.callsPerSec)} calls/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errors} (${Object.keys(r.errorCodes).join(', ')})` : ''}`);
+          log(`  [${round + 1}/${cfg.repeats}] ${w.title} | ${sys.label}: ${Math.round(r.callsPerSec)} calls/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errors} (${Object.keys(r.errorCodes).join(', ')}), first: ${r.errorSamples[0] ?? ''}` : ''}`);
         }
       }
     }
@@ -149,6 +160,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
+  if (err instanceof UsageError) {
+    console.error(`bench: ${err.message}\n${USAGE}`);
+    process.exit(2);
+  }
   console.error(err instanceof Error ? err.stack : err);
   process.exit(1);
 });

@@ -111,6 +111,11 @@ transfers. Every call's answer is checked (bytes read or written); a wrong answe
     const chart = join(chartDir, `${w.id}.svg`);
     await writeFile(chart, barChart(`${w.title}: calls/s (${cfg.concurrency} in flight)`, 'calls/s', bars));
     written.push(chart);
+    // A count alone does not say what went wrong: show the first answers of each system that erred.
+    const samples = o.systems.flatMap((s) => {
+      const r = get(w.id, s.id);
+      return r?.errors ? [`- ${s.label}, first errors: ${r.errorSamples.map((e) => `\`${e.replace(/\s+/g, ' ').slice(0, 200)}\``).join('; ')}`] : [];
+    });
     out.push(`## ${w.title[0]!.toUpperCase()}${w.title.slice(1)}
 
 ![${w.title}](${rel(chart)})
@@ -118,7 +123,7 @@ transfers. Every call's answer is checked (bytes read or written); a wrong answe
 | system | calls/s | spread | p50 ms | p99 ms | errors | LambdaStore ÷ this |
 |---|---|---|---|---|---|---|
 ${rows.join('\n')}
-`);
+${samples.length ? `\n${samples.join('\n')}\n` : ''}`);
   }
 
   out.push(`## CPU per call (µs, all processes of the system; micro, 0 % and 100 % writes, uniform)

@@ -139,7 +139,9 @@ ${fo.times.map((t) => `${Math.round(t)}`).join(', ')} ms; **median ${Math.round(
 
 // Alone: a short check of this section (not the whole bench).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const cfg = parseConfig(process.argv.slice(2));
+  const parsed = parseConfig(process.argv.slice(2));
   const log = (s: string) => process.stdout.write(s + '\n');
+  if (parsed === 'help') throw new Error('this section alone takes the bench\'s options (npm run bench -- --help)');
+  const cfg = parsed;
   chainReplicationSection.run({ cfg, log, lambdaStore: undefined as never }).then((md) => { log(md); process.exit(0); }, (err) => { console.error(err); process.exit(1); });
 }
