@@ -82,7 +82,7 @@ export async function entrySetBench(o: EntrySetBenchOptions): Promise<string> {
       const updates = (await s.client.invoke('Micro', 'one', 'updates')) as number;
       audits.set(s.granularity, updates === OPS * s.writesAcked ? `pass (${updates.toLocaleString('en-US')} entry updates = 10 x acknowledged writers)` : `FAIL: ${updates} entry updates, expected ${OPS * s.writesAcked}`);
       const w = (await s.client.config()).workers?.[0];
-      layout.set(s.granularity, `${Number(w?.entrySetSplits ?? 0)} / ${Number(w?.entrySetMerges ?? 0)}`);
+      layout.set(s.granularity, `${Number(w?.entrySetSplits ?? 0)} / ${Number(w?.entrySetMerges ?? 0)} (re-runs per write ${(Number(w?.abortsTotal ?? 0) / Math.max(1, s.writesAcked)).toFixed(2)})`);
     }
     return report(o, results, audits, layout);
   } finally {
@@ -121,7 +121,7 @@ ${o.concurrency} calls in flight, ${o.durationMs / 1000} s per run, median of ${
 ${rows.join('\n')}
 
 ${verdicts.map((v) => `- ${v}.`).join('\n')}
-- Splits / merges counted by the worker over the whole run: ${GRANULARITIES.map((g) => `${g} ${layout.get(g)}`).join(', ')}.
+- Splits / merges counted by the worker over the whole run (and how often a writer ran again after a conflict, per acknowledged write): ${GRANULARITIES.map((g) => `${g} ${layout.get(g)}`).join(', ')}.
 - Audit (update counters in the entries vs acknowledged writer calls): ${GRANULARITIES.map((g) => `${g}: ${audits.get(g)}`).join('; ')}.
 
 Why coarse does not collapse here as in the paper: a coarse object's writers take turns in the

@@ -254,14 +254,13 @@ export class Executor {
     let outcome: Outcome;
     if (call.readonly || this.d.cache.peek(call.objKey)?.sets.fine) {
       // Readers, and writers of an object split into entry sets, run side by side (OCC per set).
-      outcome = await this.attempts(call, idempotencyKey, modulePath, undefined);
+      outcome = await this.attempts(call, idempotencyKey, modulePath, false);
     } else {
       // The turn passes on once the commit is applied in memory; durability is waited for outside
       // it, so the next writer of the object runs while this commit's batch is being written.
-      const arrivedAt = this.d.cache.peek(call.objKey)?.version;
       const turn = await this.d.dispatcher.writeTurn(call.objKey);
       try {
-        outcome = await this.attempts(call, idempotencyKey, modulePath, turn.waited ? arrivedAt : undefined);
+        outcome = await this.attempts(call, idempotencyKey, modulePath, turn.waited);
       } finally {
         turn.release();
       }
@@ -270,8 +269,8 @@ export class Executor {
     return outcome;
   }
 
-  /** `waitedSince`: the object's commit counter when this writer queued for a turn it had to wait for. */
-  private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string, waitedSince: number | undefined): Promise<Outcome> {
+  /** `waited`: this writer had to wait for the object's write turn (coarse layout). */
+  private async attempts(call: Call, idempotencyKey: DedupKey | undefined, modulePath: string, waited: boolean): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       call.attempt = attempt;
       // A transaction prepared on this object has committed or will soon be decided: read its
@@ -305,10 +304,14 @@ export class Executor {
       const writes = result.writes ?? [];
       const parts = result.parts ?? [];
       const reads: ReadSet = result.reads ?? 'all';
-      if (writer && obj.policy && !obj.sets.fine && waitedSince !== undefined && attempt === 1) {
-        // Coarse: would this writer have conflicted with the commits it waited behind, had it run
-        // beside them (true contention), or did it only share the object with them (false)?
-        this.relayout(obj, obj.policy.waitedForTurn(wouldConflict(reads, writes, obj, waitedSince), Date.now()));
+      if (writer && obj.policy && !obj.sets.fine && waited && attempt === 1) {
+        // Coarse: would this writer have conflicted with the writer just before it, had the two run
+        // side by side (true contention), or did they only share the object (false)? Only the one
+        // before: in fine mode writers overlap a few at a time (one per method thread), not with
+        // the whole queue, so counting every commit it waited behind (32 writers of 10 entries
+        // each cover a third of a 1,000-entry object) called nearly every wait a conflict, and the
+        // bench's object never split.
+        this.relayout(obj, obj.policy.waitedForTurn(wouldConflict(reads, writes, obj, seenVersion - 1), Date.now()));
       }
       // A replica serves reads of one object; a chain of calls reads its other objects at their heads.
       if (call.replica && parts.length > 0) throw new NeedsHead('the method calls other objects');
