@@ -160,7 +160,7 @@ export const tracingCostSection = {
   title: 'Cost of tracing',
   async run({ cfg, log }: { cfg: { quick: boolean; objects: number; durationMs: number; concurrency: number; repeats: number }; log: (line: string) => void }): Promise<string> {
     // At most 1,000 objects: the comparison's 10,000 would double the set-up time for no gain here.
-    const r = await measureTracingCost({ objects: Math.min(cfg.objects, 1000), durationMs: cfg.durationMs, concurrency: cfg.concurrency, repeats: cfg.quick ? 5 : 7, log });
+    const r = await measureTracingCost({ objects: Math.min(cfg.objects, 1000), durationMs: cfg.durationMs, concurrency: cfg.concurrency, repeats: cfg.quick ? 3 : 7, log });
     return r.markdown;
   },
 };
