@@ -44,19 +44,24 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
 /** Bad command-line input: main prints the message and the usage, and exits 2 (no stack trace). */
 export class UsageError extends Error {}
 
-export const USAGE = `usage: npm run bench [-- [--quick] [--objects N] [--duration-s S] [--warmup-s S] [--concurrency C]
+/** The usage text; `systemIds` are the ids `--systems` accepts (main knows them). */
+export function usage(systemIds: readonly string[]): string {
+  return `usage: npm run bench [-- [--quick] [--objects N] [--duration-s S] [--warmup-s S] [--concurrency C]
                       [--repeats R] [--systems a,b] [--no-profile] [--out FILE]]
   --quick         the development run: 200 objects, 1 round of 1 s runs (under 5 minutes)
   --objects N     micro objects per system (full run: 10,000)
   --duration-s S  measured seconds per run (full: 5)      --warmup-s S  warm-up seconds (full: 1)
   --concurrency C calls in flight (64)                    --repeats R   interleaved rounds (full: 3)
-  --systems a,b   only these systems: lambdastore (all four below), lambdastore-c1, lambdastore-c3,
-                  lambdastore-nats-c1, lambdastore-nats-c3, restate, durable-objects, redis, postgres,
-                  nats-floor, leveldb-floor
+  --systems a,b   only these systems, by id or by the part before a dash (lambdastore: all four
+                  LambdaStore rows): ${systemIds.join(', ')}
   --no-profile    skip the CPU profile of the workers
   --out FILE      where the report goes (default docs/BENCHMARKS.md; charts in <dir>/bench/)`;
+}
 
-export function parseConfig(argv: string[]): BenchConfig | 'help' {
+/** Whether `--systems` entry `wanted` picks the system `id`: its id, or a prefix of it up to a dash. */
+export const picks = (wanted: string, id: string): boolean => id === wanted || id.startsWith(`${wanted}-`);
+
+export function parseConfig(argv: string[], systemIds: readonly string[]): BenchConfig | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -79,6 +84,9 @@ export function parseConfig(argv: string[]): BenchConfig | 'help' {
   }
   const { values } = parsed;
   if (values.help) return 'help';
+  const systems = values.systems ? values.systems.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const unknown = systems.filter((w) => !systemIds.some((id) => picks(w, id)));
+  if (unknown.length) throw new UsageError(`--systems: no system ${unknown.map((w) => JSON.stringify(w)).join(', ')}`);
   const quick = values.quick!;
   return {
     quick,
@@ -88,7 +96,7 @@ export function parseConfig(argv: string[]): BenchConfig | 'help' {
     concurrency: Math.floor(positive('concurrency', values.concurrency, 64)),
     repeats: Math.floor(positive('repeats', values.repeats, quick ? 1 : 3)),
     lowLoadMs: quick ? 1000 : 5000,
-    systems: values.systems ? values.systems.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    systems,
     out: values.out!,
     profile: !values['no-profile'],
   };

@@ -7,7 +7,7 @@
  * (repetitions interleaved across systems), audited, and stopped. Writes docs/BENCHMARKS.md and a
  * chart per workload in docs/bench/. A system that cannot run here is reported as skipped, with why.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measure, type Run } from './measure.js';
@@ -26,7 +26,7 @@ import { bankAcrossShards } from './sections/bank-across-shards.js';
 import { chainReplicationSection } from './sections/chain-replication.js';
 import { entrySetBench } from './entrysets.js';
 import { tracingCostSection } from './tracing-cost.js';
-import { parseConfig, repoRoot, UsageError, USAGE } from './config.js';
+import { parseConfig, picks, repoRoot, usage, UsageError } from './config.js';
 
 /** Extra report sections, run in this order after the comparison. Add yours here. */
 const sections: Section[] = [
@@ -42,14 +42,9 @@ const sections: Section[] = [
 const log = (s: string) => process.stdout.write(s + '\n');
 
 async function main(): Promise<void> {
-  const parsed = parseConfig(process.argv.slice(2));
-  if (parsed === 'help') {
-    log(USAGE);
-    return;
-  }
-  const cfg = parsed;
-  const started = Date.now();
-  const profileDir = await mkdtemp(join(tmpdir(), 'ls-bench-prof-'));
+  // The systems are only described here; nothing is started or created before the command line
+  // is known to be good (the profile folder is made below).
+  const profileDir = join(tmpdir(), `ls-bench-prof-${process.pid}`);
   const chain1 = new LambdaStoreCluster(1, log, profileDir);
   const chain3 = new LambdaStoreCluster(3, log, profileDir);
   const all: BenchSystem[] = [
@@ -57,13 +52,23 @@ async function main(): Promise<void> {
     restate(), durableObjects(), disaggregated('redis', log), disaggregated('postgres', log),
     natsFloor(), levelDbFloor(),
   ];
-  const matches = (s: BenchSystem, id: string) => s.id === id || s.id.startsWith(`${id}-`);
-  const unknown = cfg.systems.filter((id) => !all.some((s) => matches(s, id)));
-  if (unknown.length) {
-    await rm(profileDir, { recursive: true, force: true });
-    throw new UsageError(`--systems: no system ${unknown.map((id) => JSON.stringify(id)).join(', ')}`);
+  const ids = all.map((s) => s.id);
+  let parsed: ReturnType<typeof parseConfig>;
+  try {
+    parsed = parseConfig(process.argv.slice(2), ids);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`bench: ${err.message}\n${usage(ids)}`);
+    process.exit(2);
   }
-  const chosen = cfg.systems.length ? all.filter((s) => cfg.systems.some((id) => matches(s, id))) : all;
+  if (parsed === 'help') {
+    log(usage(ids));
+    return;
+  }
+  const cfg = parsed;
+  const started = Date.now();
+  await mkdir(profileDir, { recursive: true });
+  const chosen = cfg.systems.length ? all.filter((s) => cfg.systems.some((w) => picks(w, s.id))) : all;
   log(`bench: ${cfg.quick ? 'quick' : 'full'} run, ${cfg.objects} objects, ${cfg.durationMs / 1000} s per run after ${cfg.warmupMs / 1000} s warm-up, ${cfg.concurrency} in flight, ${cfg.repeats} round(s), ${chosen.length} systems`);
 
   const outcome: Outcome = { cfg, systems: [], skipped: new Map(), throughput: new Map(), lowLoad: new Map(), bank: new Map(), sections: [], profile: undefined, elapsedMs: 0 };
@@ -160,10 +165,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  if (err instanceof UsageError) {
-    console.error(`bench: ${err.message}\n${USAGE}`);
-    process.exit(2);
-  }
   console.error(err instanceof Error ? err.stack : err);
   process.exit(1);
 });

@@ -14,7 +14,7 @@ import { connect, type LambdaStoreClient } from '@lambdastore/client';
 import { lambdastore, shardOf, subjects } from '@lambdastore/proto';
 import { eventually } from '@lambdastore/testkit';
 import { connect as natsConnect } from '@nats-io/transport-node';
-import { parseConfig, repoRoot, type BenchConfig } from '../config.js';
+import { parseConfig, repoRoot, usage, type BenchConfig } from '../config.js';
 import type { Section } from './section.js';
 
 const OBJECTS = 200;
@@ -140,9 +140,12 @@ ${fo.times.map((t) => `${Math.round(t)}`).join(', ')} ms; **median ${Math.round(
 
 // Alone: a short check of this section (not the whole bench).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const parsed = parseConfig(process.argv.slice(2));
+  const parsed = parseConfig(process.argv.slice(2), []);
   const log = (s: string) => process.stdout.write(s + '\n');
-  if (parsed === 'help') throw new Error('this section alone takes the bench\'s options (npm run bench -- --help)');
+  if (parsed === 'help') {
+    log(usage([]));
+    process.exit(0);
+  }
   const cfg = parsed;
   chainReplicationSection.run({ cfg, log, lambdaStore: undefined as never }).then((md) => { log(md); process.exit(0); }, (err) => { console.error(err); process.exit(1); });
 }

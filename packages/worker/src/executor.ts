@@ -307,10 +307,8 @@ export class Executor {
       if (writer && obj.policy && !obj.sets.fine && waited && attempt === 1) {
         // Coarse: would this writer have conflicted with the writer just before it, had the two run
         // side by side (true contention), or did they only share the object (false)? Only the one
-        // before: in fine mode writers overlap a few at a time (one per method thread), not with
-        // the whole queue, so counting every commit it waited behind (32 writers of 10 entries
-        // each cover a third of a 1,000-entry object) called nearly every wait a conflict, and the
-        // bench's object never split.
+        // before, not the whole queue it waited behind: split writers overlap a few at a time (one
+        // per method thread). See ARCHITECTURE.md, Entry sets.
         this.relayout(obj, obj.policy.waitedForTurn(wouldConflict(reads, writes, obj, seenVersion - 1), Date.now()));
       }
       // A replica serves reads of one object; a chain of calls reads its other objects at their heads.
